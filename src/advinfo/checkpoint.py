@@ -1,0 +1,47 @@
+"""Self-describing model files: weights plus the metadata needed to rebuild the model.
+
+The file is a plain dict of tensors and primitive values, so it loads with
+``torch.load(..., weights_only=True)``: nothing in it can run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from advinfo.fileio import load_tensors, save_tensors
+from advinfo.models import Classifier, build_model
+
+REQUIRED_META = ("arch", "num_classes", "mean", "std", "width", "image_size")
+
+
+def save_model(model: Classifier, meta: dict[str, Any], path: str | Path) -> None:
+    """Write weights and metadata atomically."""
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise ValueError(f"model metadata lacks {missing}")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    save_tensors({"state_dict": state, "meta": dict(meta)}, path)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Classifier, dict[str, Any]]:
+    """Rebuild a model saved by :func:`save_model`, in eval mode on ``device``."""
+    obj = load_tensors(path)
+    if not isinstance(obj, dict) or "state_dict" not in obj or "meta" not in obj:
+        raise ValueError(f"{path} is not a model file of this workflow (expected keys 'state_dict', 'meta')")
+    meta = obj["meta"]
+    model = build_model(meta["arch"], meta["num_classes"], meta["mean"], meta["std"], meta["width"])
+    model.load_state_dict(obj["state_dict"])
+    return model.to(device).eval(), meta
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    """SHA-256 of the state dict's bytes in key order (provenance for derived outputs)."""
+    digest = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,125 @@
+"""Config checking with messages a researcher can act on, and the model grid it defines.
+
+``check_config`` validates against the workflow's JSON schema and reports every problem
+on one line that names the key (``pretrain.epsilons[1]``), what was found, and what the
+schema expects (its ``description``), with a did-you-mean for unknown keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+# Datasets whose size options (data.n_train, data.n_test) apply; the others have fixed sizes.
+GENERATED_DATASETS = ("shapes", "letters")
+
+
+class ConfigError(ValueError):
+    """The config does not match the schema."""
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def _key(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _subschema(schema: dict[str, Any], path: Any) -> dict[str, Any]:
+    """The schema node that describes the config value at ``path``."""
+    node = schema
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(part, {})
+    return node
+
+
+def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> str:
+    key = _key(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        lines = []
+        for name in unknown:
+            full = f"{key}.{name}" if error.absolute_path else name
+            hint = difflib.get_close_matches(name, allowed, n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            lines.append(f"config key '{full}' is unknown{suggestion} (allowed here: {', '.join(allowed)})")
+        return "\n".join(lines)
+    node = _subschema(schema, error.absolute_path)
+    expected = node.get("description", "")
+    where = f"config key '{key}'"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    return f"{where}: {error.message}" + (f" — expected {expected}" if expected else "")
+
+
+def check_config(config: dict[str, Any], schema: dict[str, Any] | str | Path) -> None:
+    """Raise :class:`ConfigError` listing every violation, one clear line each."""
+    if not isinstance(schema, dict):
+        schema = load_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        body = "\n".join(f"  - {_describe(e, schema)}" for e in errors)
+        raise ConfigError(f"invalid config ({len(errors)} problem{'s' * (len(errors) > 1)}):\n{body}")
+    _check_semantics(config)
+
+
+def _check_semantics(config: dict[str, Any]) -> None:
+    """Rules a JSON schema cannot say."""
+    problems = []
+    for section in ("pretrain", "evaluate"):
+        values = config.get(section, {}).get("epsilons", [])
+        if len(set(map(float, values))) != len(values):
+            problems.append(f"config key '{section}.epsilons': {values} has duplicates — expected distinct values")
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def format_eps(eps: float) -> str:
+    """Canonical text of an epsilon in paths: 0, 0.25, 1, 2.5."""
+    return f"{float(eps):g}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One pretrained network of the grid."""
+
+    source: str
+    arch: str
+    method: str
+    eps: float
+    seed: int
+
+    @property
+    def path(self) -> str:
+        """Relative directory of this model's outputs."""
+        return f"{self.source}/{self.arch}/{self.method}-eps{format_eps(self.eps)}-seed{self.seed}"
+
+
+def model_grid(config: dict[str, Any]) -> list[ModelSpec]:
+    """Every (source, arch, method, eps, seed): eps 0 is 'standard', each eps > 0 is
+    trained by every adversarial method of ``pretrain.methods``."""
+    pre = config["pretrain"]
+    specs = []
+    for source in config["sources"]:
+        for arch in config["archs"]:
+            for seed in pre["seeds"]:
+                for eps in pre["epsilons"]:
+                    methods = ["standard"] if float(eps) == 0 else pre["methods"]
+                    specs += [ModelSpec(source, arch, m, float(eps), int(seed)) for m in methods]
+    return specs

@@ -1,0 +1,125 @@
+"""Residual classifiers that expose their representation z and their linear head.
+
+Every model takes images in [0, 1] pixel space and normalises them with a layer of its
+own, so attacks, Fisher estimates and inversions all work on pixels (as the robustness
+library does). ``model.features(x)`` is z (the penultimate layer), ``model.head`` the
+linear classifier on z, ``model.stages`` the residual stages (later stages are the ones
+partial fine-tuning unfreezes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torchvision.models import resnet18, resnet50
+from torchvision.models.resnet import BasicBlock
+
+ARCHS = ("resnet_mini", "resnet18", "resnet50")
+
+
+class Normalize(nn.Module):
+    """Per-channel standardisation, stored as buffers so it travels in the state dict."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class Classifier(nn.Module):
+    """normalize -> stem -> stages -> global average pool = z -> head."""
+
+    def __init__(
+        self,
+        normalize: Normalize,
+        stem: nn.Module,
+        stages: Sequence[nn.Module],
+        feature_dim: int,
+        num_classes: int,
+    ) -> None:
+        super().__init__()
+        self.normalize = normalize
+        self.stem = stem
+        self.stages = nn.ModuleList(stages)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(feature_dim, num_classes)
+        self.feature_dim = feature_dim
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation z = f_w(x), shape (N, feature_dim)."""
+        h = self.stem(self.normalize(x))
+        for stage in self.stages:
+            h = stage(h)
+        return self.pool(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _mini_stage(inplanes: int, planes: int, stride: int, blocks: int) -> nn.Sequential:
+    downsample = None
+    if stride != 1 or inplanes != planes:
+        downsample = nn.Sequential(
+            nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+        )
+    layers = [BasicBlock(inplanes, planes, stride, downsample)]
+    layers += [BasicBlock(planes, planes) for _ in range(blocks - 1)]
+    return nn.Sequential(*layers)
+
+
+def resnet_mini(num_classes: int, normalize: Normalize, width: int = 16) -> Classifier:
+    """A CPU-sized residual network: 3 stages of one BasicBlock (width, 2w, 4w)."""
+    stem = nn.Sequential(
+        nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+    )
+    widths = (width, 2 * width, 4 * width)
+    stages, inplanes = [], width
+    for i, planes in enumerate(widths):
+        stages.append(_mini_stage(inplanes, planes, stride=1 if i == 0 else 2, blocks=1))
+        inplanes = planes
+    model = Classifier(normalize, stem, stages, widths[-1], num_classes)
+    _init_convs(model)
+    return model
+
+
+def cifar_resnet(arch: str, num_classes: int, normalize: Normalize) -> Classifier:
+    """torchvision's ResNet-18/50 with the CIFAR stem: 3x3 stride-1 conv and no max-pool."""
+    net = {"resnet18": resnet18, "resnet50": resnet50}[arch](num_classes=num_classes)
+    conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+    nn.init.kaiming_normal_(conv1.weight, mode="fan_out", nonlinearity="relu")
+    stem = nn.Sequential(conv1, net.bn1, net.relu)
+    stages = [net.layer1, net.layer2, net.layer3, net.layer4]
+    return Classifier(normalize, stem, stages, net.fc.in_features, num_classes)
+
+
+def _init_convs(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
+def build_model(
+    arch: str,
+    num_classes: int,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.25, 0.25, 0.25),
+    width: int = 16,
+) -> Classifier:
+    """Build ``arch`` for 3-channel inputs; ``width`` applies to resnet_mini only."""
+    normalize = Normalize(mean, std)
+    if arch == "resnet_mini":
+        return resnet_mini(num_classes, normalize, width)
+    if arch in ("resnet18", "resnet50"):
+        return cifar_resnet(arch, num_classes, normalize)
+    raise ValueError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHS)}")
+
+
+def weight_norm(model: nn.Module) -> float:
+    """||w||_2 over every trainable parameter (the paper's Fig. 5)."""
+    with torch.no_grad():
+        return float(torch.sqrt(sum(p.pow(2).sum() for p in model.parameters())))

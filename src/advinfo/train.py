@@ -1,0 +1,279 @@
+"""Standard and L2/L-inf PGD adversarial training (Eq. 1), resumable epoch by epoch.
+
+Data stays on the device as uint8 and is augmented batch by batch (no DataLoader: the
+datasets are small, and per-batch work on the device is what makes training fast).
+All randomness of epoch e is drawn from a generator seeded by (seed, e), so a run that
+is killed and resumed from its last finished epoch ends with the same weights as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from advinfo.attacks import PGD
+from advinfo.data import to_unit
+from advinfo.fileio import load_tensors, save_tensors
+from advinfo.models import weight_norm
+
+log = logging.getLogger(__name__)
+
+METHODS = ("standard", "pgd")
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of one pretraining run (units in comments)."""
+
+    method: str = "standard"  # "standard" or "pgd"
+    eps: float = 0.0  # attack radius in [0, 1] pixel units (L2 norm of the image, or max per pixel)
+    norm: str = "l2"  # "l2" or "linf"
+    attack_steps: int = 7  # k, PGD steps per training batch
+    step_size_factor: float = 2.5  # alpha = factor * eps / k
+    random_start: bool = True
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1  # peak learning rate of SGD
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "triangle"  # "triangle" (linear warm-up then decay to 0) or "step"
+    warmup: float = 0.2  # triangle: fraction of training spent warming up
+    milestones: tuple[int, ...] = field(default_factory=tuple)  # step: epochs where lr *= gamma
+    gamma: float = 0.1
+    crop_padding: int = 2  # random translation by up to this many pixels
+    flip: bool = False  # random horizontal flips (off for digits and letters)
+    monitor_steps: int = 10  # PGD steps of the per-epoch held-out robust accuracy
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method == "standard" and self.eps != 0:
+            raise ValueError(f"method 'standard' trains at eps 0, got eps={self.eps}")
+        if self.method != "standard" and self.eps <= 0:
+            raise ValueError(f"method {self.method!r} needs eps > 0, got {self.eps}")
+        if self.schedule not in ("triangle", "step"):
+            raise ValueError(f"schedule must be 'triangle' or 'step', got {self.schedule!r}")
+
+
+def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    """The generator for every random draw of one epoch (shuffle, augmentation, attack)."""
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
+
+
+def augment(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Per-sample random translation (zero padding) and optional horizontal flip.
+
+    Written by hand because torchvision's batched transforms draw one offset per batch.
+    """
+    n, _, h, w = x.shape
+    if padding > 0:
+        padded = F.pad(x, (padding,) * 4)
+        dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=x.device)
+        dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+        batch = torch.arange(n, device=x.device)[:, None, None, None]
+        chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+        x = padded[batch, chans, rows, cols]
+    if flip:
+        mask = torch.rand(n, generator=generator, device=x.device) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(-1), x)
+    return x
+
+
+def lr_lambda(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Multiplier of the peak lr at optimizer step t."""
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "step":
+        return lambda t: cfg.gamma ** sum(t >= m * steps_per_epoch for m in cfg.milestones)
+    warm = max(1, round(cfg.warmup * total))
+    return lambda t: (t + 1) / warm if t < warm else max(0.0, (total - t) / max(1, total - warm))
+
+
+def make_attack(model: nn.Module, cfg: TrainConfig, steps: int, keep_best: bool) -> PGD:
+    return PGD(
+        model,
+        cfg.eps,
+        steps=steps,
+        step_size=cfg.step_size_factor * cfg.eps / steps,
+        norm=cfg.norm,
+        random_start=cfg.random_start,
+        keep_best=keep_best,
+    )
+
+
+@torch.no_grad()
+def _count_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    return int((model(x).argmax(1) == y).sum())
+
+
+def accuracy(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    attack: PGD | None = None,
+    batch_size: int = 256,
+    generator: torch.Generator | None = None,
+) -> float:
+    """Accuracy in % on uint8 images, under ``attack`` when given (model in eval mode)."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    try:
+        for i in range(0, len(images), batch_size):
+            x = to_unit(images[i : i + batch_size])
+            y = labels[i : i + batch_size]
+            if attack is not None:
+                x = attack(x, y, generator)
+            correct += _count_correct(model, x, y)
+    finally:
+        model.train(was_training)
+    return 100.0 * correct / max(1, len(images))
+
+
+class Trainer:
+    """Owns model, optimiser and schedule; runs epochs and checkpoints for resumption."""
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, steps_per_epoch: int) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.steps_per_epoch = steps_per_epoch
+        self.optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, steps_per_epoch))
+        self.attack = make_attack(model, cfg, cfg.attack_steps, keep_best=False) if cfg.eps > 0 else None
+
+    def train_epoch(self, images: torch.Tensor, labels: torch.Tensor, epoch: int,
+                    progress: bool = True) -> dict[str, float]:  # fmt: skip
+        """One pass over the uint8 training images; returns loss and accuracy (on x_adv)."""
+        cfg, model, device = self.cfg, self.model, images.device
+        gen = epoch_generator(cfg.seed, epoch, device)
+        order = torch.randperm(len(images), generator=gen, device=device)
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        batches = range(0, len(images), cfg.batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress,
+                   mininterval=10, delay=5, leave=False)  # fmt: skip
+        for step, start in enumerate(bar):
+            idx = order[start : start + cfg.batch_size]
+            x = augment(to_unit(images[idx]), cfg.crop_padding, cfg.flip, gen)
+            y = labels[idx]
+            if self.attack is not None:
+                x = self.attack(x, y, gen)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            if not torch.isfinite(loss):
+                raise DivergenceError(
+                    f"non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}; "
+                    f"lower pretrain.lr (now {cfg.lr}) or check the data"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            loss_sum += loss.item() * len(y)
+            correct += int((logits.detach().argmax(1) == y).sum())
+            seen += len(y)
+        return {"train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen}
+
+    def state(self, epoch: int, history: list[dict[str, float]], fingerprint: str) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "history": history,
+            "fingerprint": fingerprint,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def fingerprint(cfg: TrainConfig, extra: dict[str, Any]) -> str:
+    """Identity of a run; a resume file from a different run is not reused."""
+    return repr(sorted({**asdict(cfg), **extra}.items()))
+
+
+def _resume(trainer: Trainer, path: Path | None, fp: str) -> tuple[int, list[dict[str, float]]]:
+    """Load the last finished epoch from ``path`` if it belongs to this run."""
+    if path is None or not path.exists():
+        return 0, []
+    try:
+        state = load_tensors(path)
+    except ValueError as err:
+        log.warning("ignoring unreadable resume state: %s", err)
+        return 0, []
+    if state.get("fingerprint") != fp:
+        log.warning("resume state %s belongs to another configuration; starting afresh", path)
+        return 0, []
+    trainer.load_state(state)
+    log.info("resuming from %s after epoch %d", path, state["epoch"])
+    return int(state["epoch"]), list(state["history"])
+
+
+def train(
+    model: nn.Module,
+    cfg: TrainConfig,
+    train_set: tuple[torch.Tensor, torch.Tensor],
+    monitor_set: tuple[torch.Tensor, torch.Tensor],
+    resume_path: str | Path | None = None,
+    run_id: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> list[dict[str, float]]:
+    """Train ``model`` in place; return one metrics row per epoch.
+
+    ``train_set`` and ``monitor_set`` are uint8 images (N, 3, H, W) and labels, already
+    on the model's device. After every epoch the resume state is written atomically to
+    ``resume_path`` (when given); a later call with the same configuration continues
+    from there. ``run_id`` adds identifying values (arch, data) to the fingerprint.
+    """
+    images, labels = train_set
+    torch.manual_seed(cfg.seed)
+    trainer = Trainer(model, cfg, math.ceil(len(images) / cfg.batch_size))
+    resume_path = Path(resume_path) if resume_path is not None else None
+    fp = fingerprint(cfg, {**(run_id or {}), "n_train": len(images)})
+    start, history = _resume(trainer, resume_path, fp)
+    monitor_attack = make_attack(model, cfg, cfg.monitor_steps, keep_best=True) if cfg.eps > 0 else None
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        row: dict[str, float] = {"epoch": epoch + 1, "lr": trainer.optimizer.param_groups[0]["lr"]}
+        row.update(trainer.train_epoch(images, labels, epoch, progress))
+        seconds = time.perf_counter() - t0
+        gen = epoch_generator(cfg.seed + 1, epoch, images.device)
+        row["clean_acc"] = accuracy(model, *monitor_set)
+        row["robust_acc"] = accuracy(model, *monitor_set, monitor_attack, generator=gen) if monitor_attack else row["clean_acc"]
+        row.update(weight_norm=weight_norm(model), epoch_seconds=seconds, images_per_s=len(images) / seconds)
+        history.append(row)
+        log.info(
+            "epoch %d/%d  loss %.4f  train acc %.1f%%  held-out clean %.1f%%  robust@%g %.1f%%  ||w|| %.2f  %.0f img/s",
+            epoch + 1, cfg.epochs, row["train_loss"], row["train_acc"], row["clean_acc"], cfg.eps,
+            row["robust_acc"], row["weight_norm"], row["images_per_s"],
+        )  # fmt: skip
+        if resume_path is not None:
+            save_tensors(trainer.state(epoch + 1, history, fp), resume_path)
+    return history

@@ -1,0 +1,120 @@
+"""The config schema rejects bad configs with one clear line naming the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from conftest import SCHEMA
+
+from advinfo.attacks import NORMS
+from advinfo.config import ConfigError, ModelSpec, check_config, format_eps, load_schema, model_grid
+from advinfo.data import BUILDERS
+from advinfo.models import ARCHS
+from advinfo.train import METHODS
+
+
+def with_change(config: dict, path: str, value) -> dict:
+    """A deep copy of ``config`` with ``value`` at dotted ``path`` (created if missing)."""
+    out = copy.deepcopy(config)
+    node = out
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return out
+
+
+def test_default_config_is_valid(default_config):
+    check_config(default_config, SCHEMA)
+
+
+def test_empty_config_is_valid_and_schema_defaults_cover_every_key():
+    check_config({}, SCHEMA)
+    schema = load_schema(SCHEMA)
+
+    def walk(node, path):
+        for name, sub in node.get("properties", {}).items():
+            assert "default" in sub, f"{path}{name} has no default"
+            assert sub.get("description"), f"{path}{name} has no description"
+            walk(sub, f"{path}{name}.")
+
+    walk(schema, "")
+
+
+BAD = [
+    # (change, value, fragments the message must contain)
+    ("pretrain.epochs", "ten", ["'pretrain.epochs'", "not of type 'integer'", "number of training epochs"]),
+    ("pretrain.epochs", 0, ["'pretrain.epochs'", "less than the minimum of 1"]),
+    ("pretrain.epsilons", [0, -0.5], ["'pretrain.epsilons[1]'", "-0.5", "minimum of 0"]),
+    ("pretrain.epsilons", [], ["'pretrain.epsilons'", "should be non-empty"]),
+    ("sources", ["cifar"], ["'sources[0]'", "'cifar' is not one of", "digits"]),
+    ("sources", "shapes", ["'sources'", "not of type 'array'"]),
+    ("archs", ["resnet34"], ["'archs[0]'", "'resnet34' is not one of", "resnet18"]),
+    ("pretrain.epoch", 5, ["'pretrain.epoch' is unknown", "did you mean 'epochs'"]),
+    ("sourcez", ["shapes"], ["'sourcez' is unknown", "did you mean 'sources'"]),
+    ("pretrain.methods", ["fgsm"], ["'pretrain.methods[0]'", "'fgsm' is not one of"]),
+    ("pretrain.norm", "l1", ["'pretrain.norm'", "'l1' is not one of"]),
+    ("pretrain.lr", -0.1, ["'pretrain.lr'", "less than or equal to the minimum of 0"]),
+    ("pretrain.random_start", "yes", ["'pretrain.random_start'", "not of type 'boolean'"]),
+    ("data.image_size", 4, ["'data.image_size'", "minimum of 8"]),
+    ("data", [1, 2], ["'data'", "not of type 'object'"]),
+    ("evaluate.epsilons", [0.5, 0], ["'evaluate.epsilons[1]'", "less than or equal to the minimum of 0"]),
+    ("pretrain.seeds", [0, 0], ["'pretrain.seeds'", "non-unique"]),
+    ("pretrain.epsilons", [0.5, 0.50], ["'pretrain.epsilons'", "duplicates"]),
+]
+
+
+@pytest.mark.parametrize("path,value,fragments", BAD, ids=[f"{p}={v!r}" for p, v, _ in BAD])
+def test_bad_config_names_key_and_expectation(default_config, path, value, fragments):
+    with pytest.raises(ConfigError) as info:
+        check_config(with_change(default_config, path, value), SCHEMA)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} missing from:\n{message}"
+    assert message.count("\n  - ") == 1, f"expected exactly one problem line:\n{message}"
+
+
+def test_several_problems_are_all_reported(default_config):
+    config = with_change(with_change(default_config, "pretrain.epochs", "x"), "archs", ["vgg"])
+    with pytest.raises(ConfigError, match="2 problems") as info:
+        check_config(config, SCHEMA)
+    assert "'archs[0]'" in str(info.value) and "'pretrain.epochs'" in str(info.value)
+
+
+def test_schema_enums_match_the_library():
+    props = load_schema(SCHEMA)["properties"]
+    assert set(props["sources"]["items"]["enum"]) == set(BUILDERS)
+    assert set(props["archs"]["items"]["enum"]) == set(ARCHS)
+    assert set(props["pretrain"]["properties"]["methods"]["items"]["enum"]) == set(METHODS) - {"standard"}
+    assert set(props["pretrain"]["properties"]["norm"]["enum"]) == set(NORMS)
+
+
+def test_model_grid_maps_eps_zero_to_standard():
+    config = {
+        "sources": ["shapes", "digits"],
+        "archs": ["resnet_mini"],
+        "pretrain": {"epsilons": [0, 0.5, 1.0], "methods": ["pgd"], "seeds": [0, 1]},
+    }
+    grid = model_grid(config)
+    assert len(grid) == 2 * 3 * 2
+    assert ModelSpec("shapes", "resnet_mini", "standard", 0.0, 1) in grid
+    assert ModelSpec("digits", "resnet_mini", "pgd", 1.0, 0) in grid
+    assert not any(s.method == "pgd" and s.eps == 0 for s in grid)
+    assert ModelSpec("shapes", "resnet_mini", "pgd", 1.0, 0).path == "shapes/resnet_mini/pgd-eps1-seed0"
+
+
+@pytest.mark.parametrize("eps,text", [(0, "0"), (0.25, "0.25"), (1.0, "1"), (2.5, "2.5"), (3, "3")])
+def test_format_eps_is_canonical(eps, text):
+    assert format_eps(eps) == text
+    assert float(text) == eps
+
+
+def test_schema_defaults_are_the_embedded_default(default_config):
+    """config/README.md documents one default per key: the file and the schema must agree."""
+    from snakemake.utils import validate
+
+    from_schema, from_file = {}, copy.deepcopy(default_config)
+    validate(from_schema, str(SCHEMA))
+    validate(from_file, str(SCHEMA))
+    assert from_schema == from_file

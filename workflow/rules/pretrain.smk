@@ -1,0 +1,81 @@
+# Pretraining: standard (eps 0) and adversarial networks per (source, arch, method, eps, seed),
+# their robustness over a grid of test radii, and the table that collects them.
+
+
+# Train one network; resumes from results/.../resume.pt (not an output) after a kill.
+rule pretrain:
+    input:
+        dataset=lambda wc: dataset_cache(wc.source),
+        code=library(
+            "pretrain", "train", "attacks", "models", "data", "checkpoint", "fileio"
+        ),
+    output:
+        model=f"{MODEL_DIR}/model.pt",
+        metrics=f"{MODEL_DIR}/metrics.csv",
+    log:
+        f"{LOGS}/pretrain/{{source}}/{{arch}}/{{method}}-eps{{eps}}-seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/pretrain/{{source}}/{{arch}}/{{method}}-eps{{eps}}-seed{{seed}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["pretrain"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    params:
+        train=get_train_params,
+        width=config["model"]["width"],
+        image_size=config["data"]["image_size"],
+        monitor_size=config["pretrain"]["monitor_size"],
+        resume=f"{MODEL_DIR}/resume.pt",
+    script:
+        "../scripts/pretrain.py"
+
+
+# Clean and PGD robust accuracy of one model at every test radius of evaluate.epsilons.
+rule evaluate_robustness:
+    input:
+        model=f"{MODEL_DIR}/model.pt",
+        dataset=lambda wc: dataset_cache(wc.source),
+        code=library("robustness", "attacks", "checkpoint", "models", "data"),
+    output:
+        json=f"{MODEL_DIR}/robustness.json",
+    log:
+        f"{LOGS}/evaluate_robustness/{{source}}/{{arch}}/{{method}}-eps{{eps}}-seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/evaluate_robustness/{{source}}/{{arch}}/{{method}}-eps{{eps}}-seed{{seed}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["pretrain"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    params:
+        epsilons=config["evaluate"]["epsilons"],
+        steps=config["evaluate"]["steps"],
+        n_test=config["evaluate"]["n_test"],
+        norm=config["pretrain"]["norm"],
+    script:
+        "../scripts/evaluate_robustness.py"
+
+
+# One row per model: clean and robust accuracy, final weight norm; plus a Markdown pivot.
+rule pretrain_table:
+    input:
+        robustness=model_files("robustness.json"),
+        metrics=model_files("metrics.csv"),
+        code=library("tables"),
+    output:
+        csv=f"{RESULTS}/tables/pretrain_robustness.csv",
+        markdown=report(
+            f"{RESULTS}/tables/pretrain_robustness.md",
+            caption="../report/pretrain_robustness.rst",
+            category="Pretraining",
+        ),
+    log:
+        f"{LOGS}/pretrain_table.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    script:
+        "../scripts/pretrain_table.py"

@@ -1,0 +1,37 @@
+"""Clean and PGD robust accuracy of one pretrained model over the test radii of the config."""
+
+import logging
+
+import torch
+
+from advinfo.checkpoint import load_model
+from advinfo.data import load_dataset
+from advinfo.fileio import write_json
+from advinfo.logs import configure_logging
+from advinfo.pretrain import model_inputs, pick_device
+from advinfo.robustness import robustness_curve
+
+log = logging.getLogger(__name__)
+
+
+def main(smk) -> None:
+    torch.set_num_threads(smk.threads)
+    device = pick_device()
+    model, meta = load_model(smk.input.model, device)
+    ds = load_dataset(smk.input.dataset)
+    images, labels = model_inputs(ds, "test", meta["image_size"], device, limit=smk.params.n_test or None)
+    accs = robustness_curve(model, images, labels, smk.params.epsilons, smk.params.steps, smk.params.norm)
+    wc = smk.wildcards
+    record = {
+        "source": wc.source, "arch": wc.arch, "method": wc.method, "eps": float(wc.eps), "seed": int(wc.seed),
+        "clean_acc": accs.pop("clean"), "robust_acc": accs, "n_test": len(labels),
+        "attack": {"norm": smk.params.norm, "steps": smk.params.steps, "random_start": True, "keep_best": True},
+        "weights_sha256": meta.get("weights_sha256"),
+    }  # fmt: skip
+    write_json(record, smk.output.json)
+    log.info("clean %.1f%%, robust %s", record["clean_acc"], accs)
+
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+    main(snakemake)  # noqa: F821

@@ -1,0 +1,21 @@
+"""Build one dataset (package data or generator) and cache it atomically under resources/."""
+
+import logging
+
+from advinfo.data import BuildOptions, build_dataset, save_dataset
+from advinfo.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+
+def main(smk) -> None:
+    name = smk.wildcards.dataset
+    ds = build_dataset(name, BuildOptions(**smk.params.options))
+    save_dataset(ds, smk.output.cache)
+    log.info("%s: %d train, %d test images of shape %s, %d classes -> %s", name, len(ds.x_train),
+             len(ds.x_test), tuple(ds.x_train.shape[1:]), ds.num_classes, smk.output.cache)  # fmt: skip
+
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+    main(snakemake)  # noqa: F821

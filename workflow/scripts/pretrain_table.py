@@ -1,0 +1,23 @@
+"""Collect every model's robustness and final weight norm into one tidy CSV and a Markdown pivot."""
+
+import logging
+
+from advinfo.fileio import read_csv, read_json, write_csv, write_text
+from advinfo.logs import configure_logging
+from advinfo.tables import robustness_markdown, robustness_table
+
+log = logging.getLogger(__name__)
+
+
+def main(smk) -> None:
+    records = [read_json(path) for path in smk.input.robustness]
+    final_norms = [float(read_csv(path)["weight_norm"].iloc[-1]) for path in smk.input.metrics]
+    table = robustness_table(records, final_norms)
+    write_csv(table, smk.output.csv)
+    write_text(robustness_markdown(table), smk.output.markdown)
+    log.info("wrote %d rows to %s", len(table), smk.output.csv)
+
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+    main(snakemake)  # noqa: F821
