@@ -253,7 +253,6 @@ def train(
     from there. ``run_id`` adds identifying values (arch, data) to the fingerprint.
     """
     images, labels = train_set
-    torch.manual_seed(cfg.seed)
     trainer = Trainer(model, cfg, math.ceil(len(images) / cfg.batch_size))
     resume_path = Path(resume_path) if resume_path is not None else None
     fp = fingerprint(cfg, {**(run_id or {}), "n_train": len(images)})
