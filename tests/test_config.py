@@ -118,3 +118,12 @@ def test_schema_defaults_are_the_embedded_default(default_config):
     validate(from_schema, str(SCHEMA))
     validate(from_file, str(SCHEMA))
     assert from_schema == from_file
+
+
+def test_each_unknown_key_gets_its_own_line(default_config):
+    config = with_change(with_change(default_config, "pretrain.epoch", 3), "pretrain.gama", 0.1)
+    with pytest.raises(ConfigError, match="2 problems") as info:
+        check_config(config, SCHEMA)
+    lines = str(info.value).splitlines()[1:]
+    assert lines[0].startswith("  - config key 'pretrain.epoch' is unknown")
+    assert lines[1].startswith("  - config key 'pretrain.gama' is unknown; did you mean 'gamma'?")

@@ -47,24 +47,20 @@ def _subschema(schema: dict[str, Any], path: Any) -> dict[str, Any]:
     return node
 
 
-def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> str:
+def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> list[str]:
+    """One line per problem: an unknown-keys error yields a line per unknown key."""
     key = _key(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
         lines = []
-        for name in unknown:
+        for name in sorted(set(error.instance) - set(allowed)):
             full = f"{key}.{name}" if error.absolute_path else name
             hint = difflib.get_close_matches(name, allowed, n=1)
             suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
             lines.append(f"config key '{full}' is unknown{suggestion} (allowed here: {', '.join(allowed)})")
-        return "\n".join(lines)
-    node = _subschema(schema, error.absolute_path)
-    expected = node.get("description", "")
-    where = f"config key '{key}'"
-    if error.validator == "required":
-        return f"{where}: {error.message}"
-    return f"{where}: {error.message}" + (f" — expected {expected}" if expected else "")
+        return lines
+    expected = _subschema(schema, error.absolute_path).get("description", "")
+    return [f"config key '{key}': {error.message}" + (f" — expected {expected}" if expected else "")]
 
 
 def check_config(config: dict[str, Any], schema: dict[str, Any] | str | Path) -> None:
@@ -73,9 +69,10 @@ def check_config(config: dict[str, Any], schema: dict[str, Any] | str | Path) ->
         schema = load_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
-        body = "\n".join(f"  - {_describe(e, schema)}" for e in errors)
-        raise ConfigError(f"invalid config ({len(errors)} problem{'s' * (len(errors) > 1)}):\n{body}")
+    problems = [line for error in errors for line in _describe(error, schema)]
+    if problems:
+        body = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"invalid config ({len(problems)} problem{'s' * (len(problems) > 1)}):\n{body}")
     _check_semantics(config)
 
 
