@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import yaml
 
 from advinfo.data import BuildOptions, build_dataset
 from advinfo.pretrain import pretrain
-from advinfo.train import TrainConfig
+from advinfo.train import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -35,3 +36,17 @@ def trained_digits_model(digits):
     model, history, meta = pretrain(digits, "resnet_mini", cfg, image_size=8, width=8,
                                     monitor_size=100, device=torch.device("cpu"), progress=False)  # fmt: skip
     return model.eval(), history, meta
+
+
+def crash_at_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> Callable[[], None]:
+    """Make training raise KeyboardInterrupt (a stand-in for a kill) when it starts ``epoch``
+    (0-based); returns a function that undoes it."""
+    original = Trainer.train_epoch
+
+    def crash(self, images, labels, current, progress=True):
+        if current == epoch:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, images, labels, current, progress)
+
+    monkeypatch.setattr(Trainer, "train_epoch", crash)
+    return lambda: monkeypatch.setattr(Trainer, "train_epoch", original)

@@ -9,7 +9,7 @@ from torch import nn
 
 from advinfo.attacks import PGD
 from advinfo.data import to_unit
-from advinfo.pretrain import model_inputs
+from advinfo.device import model_inputs
 from advinfo.train import accuracy
 
 

@@ -8,9 +8,18 @@ import pytest
 from conftest import SCHEMA
 
 from advinfo.attacks import NORMS
-from advinfo.config import ConfigError, ModelSpec, check_config, format_eps, load_schema, model_grid
+from advinfo.config import (
+    ARCH_STAGES,
+    ConfigError,
+    ModelSpec,
+    attack_radii,
+    check_config,
+    format_eps,
+    load_schema,
+    model_grid,
+)
 from advinfo.data import BUILDERS
-from advinfo.models import ARCHS
+from advinfo.models import ARCHS, build_model
 from advinfo.train import METHODS
 
 
@@ -62,6 +71,15 @@ BAD = [
     ("evaluate.epsilons", [0.5, 0], ["'evaluate.epsilons[1]'", "less than or equal to the minimum of 0"]),
     ("pretrain.seeds", [0, 0], ["'pretrain.seeds'", "non-unique"]),
     ("pretrain.epsilons", [0.5, 0.50], ["'pretrain.epsilons'", "duplicates"]),
+    ("targets", ["cifar10"], ["'targets[0]'", "'cifar10' is not one of"]),
+    ("transfer.probe.penalties", [0.1, 0], ["'transfer.probe.penalties[1]'", "L2 penalty"]),
+    ("transfer.probe.val_fraction", 1.0, ["'transfer.probe.val_fraction'", "maximum of 1"]),
+    ("transfer.finetune.stages", [0, 5], ["'transfer.finetune.stages[1]'", "maximum of 4"]),
+    ("transfer.finetune.stages", [0, 4], ["'transfer.finetune.stages'", "more stages than resnet_mini has",
+                                          "from 0 to 3"]),
+    ("transfer.robustness.epsilons", [0.5, 0.5], ["'transfer.robustness.epsilons'", "duplicates"]),
+    ("transfer.robustness.epsilons", 0.5, ["'transfer.robustness.epsilons'", "or null"]),
+    ("transfer.probe.l2", [0.1], ["'transfer.probe.l2' is unknown"]),
 ]
 
 
@@ -88,6 +106,18 @@ def test_schema_enums_match_the_library():
     assert set(props["archs"]["items"]["enum"]) == set(ARCHS)
     assert set(props["pretrain"]["properties"]["methods"]["items"]["enum"]) == set(METHODS) - {"standard"}
     assert set(props["pretrain"]["properties"]["norm"]["enum"]) == set(NORMS)
+    assert set(props["targets"]["items"]["enum"]) == set(BUILDERS)
+    for arch, stages in ARCH_STAGES.items():
+        assert len(build_model(arch, 2).stages) == stages
+
+
+def test_transferred_heads_are_attacked_at_the_training_radii_by_default(default_config):
+    from snakemake.utils import validate
+
+    config = with_change(default_config, "pretrain.epsilons", [0, 1.0, 0.25])
+    validate(config, str(SCHEMA))
+    assert attack_radii(config) == [0.25, 1.0]
+    assert attack_radii(with_change(config, "transfer.robustness.epsilons", [2, 0.5])) == [0.5, 2.0]
 
 
 def test_model_grid_maps_eps_zero_to_standard():

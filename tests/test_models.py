@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from advinfo.checkpoint import load_model, save_model, weights_hash
-from advinfo.models import ARCHS, build_model, weight_norm
+from advinfo.models import ARCHS, build_model, weight_norm, with_head
 
 
 @pytest.mark.parametrize("arch,dim,stages", [("resnet_mini", 32, 3), ("resnet18", 512, 4), ("resnet50", 2048, 4)])
@@ -94,3 +94,16 @@ def test_truncated_checkpoint_names_the_file(tmp_path):
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(ValueError, match="model.pt is corrupt, truncated"):
         load_model(path)
+
+
+def test_with_head_copies_the_network_and_leaves_the_source_alone():
+    model = build_model("resnet_mini", 4, width=4).eval()
+    head = nn.Linear(model.feature_dim, 7)
+    new = with_head(model, head).eval()
+    x = torch.rand(3, 3, 8, 8)
+    assert new(x).shape == (3, 7) and model(x).shape == (3, 4)
+    with torch.no_grad():
+        new.stem[0].weight.add_(1.0)
+    assert not torch.equal(new.stem[0].weight, model.stem[0].weight)
+    with pytest.raises(ValueError, match="head takes 5 features, the model gives 16"):
+        with_head(model, nn.Linear(5, 2))

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from advinfo.tables import robustness_markdown, robustness_table
+from advinfo.tables import (
+    pivot_sections,
+    render_html,
+    render_markdown,
+    robustness_long,
+    robustness_markdown,
+    robustness_table,
+    transfer_table,
+)
 
 
 def record(method: str, eps: float, seed: int, clean: float, robust: float) -> dict:
@@ -26,3 +34,52 @@ def test_markdown_reports_mean_std_over_seeds_and_bolds_the_best():
     assert lines[0] == "| resnet_mini | standard | 0 | 2 | **91.0 ± 1.4** | 11.0 ± 1.4 |"
     assert lines[1] == "| resnet_mini | pgd | 0.5 | 2 | 71.0 ± 1.4 | **42.0 ± 2.8** |"
     assert "robust @ ε=0.5" in text
+
+
+def transfer_record(method: str, eps: float, seed: int, target: str, mode: str, clean: float,
+                    robust: dict[str, float]) -> dict:  # fmt: skip
+    return {"source": "shapes", "arch": "resnet_mini", "method": method, "eps": eps, "seed": seed,
+            "target": target, "mode": mode, "clean_acc": clean, "robust_acc": robust}  # fmt: skip
+
+
+TRANSFER = [
+    transfer_record("standard", 0.0, 0, "digits", "finetune1", 95, {"0.5": 5, "0.25": 20}),
+    transfer_record("standard", 0.0, 0, "digits", "linear", 80, {"0.5": 2, "0.25": 10}),
+    transfer_record("standard", 0.0, 1, "digits", "linear", 82, {"0.5": 4, "0.25": 12}),
+    transfer_record("pgd", 0.5, 0, "digits", "linear", 88, {"0.5": 40, "0.25": 60}),
+    transfer_record("pgd", 0.5, 1, "digits", "linear", 86, {"0.5": 44, "0.25": 64}),
+    transfer_record("pgd", 0.5, 0, "letters", "linear", 50, {"0.5": 30, "0.25": 40}),
+    transfer_record("pgd", 0.5, 0, "digits", "finetune1", 96, {"0.5": 30, "0.25": 50}),
+]
+
+
+def test_transfer_table_is_tidy_with_robust_accuracy_at_the_source_eps():
+    table = transfer_table(TRANSFER)
+    assert len(table) == len(TRANSFER)
+    assert list(table.columns[-4:]) == ["clean_acc", "robust_acc", "robust_acc@0.25", "robust_acc@0.5"]
+    row = table[(table.method == "pgd") & (table.seed == 1)].iloc[0]
+    assert row["robust_acc"] == 44 and row["robust_acc@0.25"] == 64
+    assert table.loc[table.method == "standard", "robust_acc"].isna().all()
+    digits = table[(table.target == "digits") & (table.seed == 0) & (table.method == "standard")]
+    assert list(digits["mode"]) == ["linear", "finetune1"]  # the probe first
+
+
+def test_transfer_pivot_puts_targets_in_rows_models_in_columns_and_bolds_the_best():
+    table = transfer_table(TRANSFER)
+    sections = pivot_sections(table[table["mode"] == "linear"], ["target"], "clean_acc")
+    assert [title for title, _ in sections] == ["Source: shapes (resnet_mini)"]
+    frame = sections[0][1]
+    assert list(frame.columns) == ["target", "standard", "pgd ε=0.5"]
+    assert frame.values.tolist() == [["digits", "81.0 ± 1.4", "**87.0 ± 1.4**"], ["letters", "–", "**50.0**"]]
+    text = render_markdown(sections, "note")
+    assert "| digits | 81.0 ± 1.4 | **87.0 ± 1.4** |" in text and text.rstrip().endswith("note")
+    page = render_html(sections, "Table 1", "note")
+    assert "<b>87.0 ± 1.4</b>" in page and "**" not in page and page.startswith("<!DOCTYPE html>")
+
+
+def test_robustness_pivot_has_a_row_per_target_and_attack_radius():
+    table = transfer_table(TRANSFER)
+    long = robustness_long(table[table["mode"] == "linear"])
+    frame = pivot_sections(long, ["target", "test ε"], "accuracy")[0][1]
+    assert frame.values.tolist()[:2] == [["digits", "0.25", "11.0 ± 1.4", "**62.0 ± 2.8**"],
+                                         ["digits", "0.5", "3.0 ± 1.4", "**42.0 ± 2.8**"]]  # fmt: skip

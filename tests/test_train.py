@@ -6,9 +6,10 @@ import logging
 
 import pytest
 import torch
+from conftest import crash_at_epoch
 
 from advinfo.pretrain import pretrain
-from advinfo.train import DivergenceError, Trainer, TrainConfig, augment, lr_lambda
+from advinfo.train import DivergenceError, TrainConfig, augment, lr_lambda
 
 CPU = torch.device("cpu")
 
@@ -49,19 +50,12 @@ def test_interrupted_run_resumes_to_identical_weights(digits, tmp_path, monkeypa
     cfg = TrainConfig(method="pgd", eps=0.5, attack_steps=1, epochs=3, batch_size=256)
     reference, ref_history, _ = run(digits, cfg)
 
-    original = Trainer.train_epoch
-
-    def crash_in_third_epoch(self, images, labels, epoch, progress=True):
-        if epoch == 2:
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, images, labels, epoch, progress)
-
     resume = tmp_path / "resume.pt"
-    monkeypatch.setattr(Trainer, "train_epoch", crash_in_third_epoch)
+    undo = crash_at_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run(digits, cfg, resume_path=resume)
     assert resume.exists()
-    monkeypatch.setattr(Trainer, "train_epoch", original)
+    undo()
     resumed, history, _ = run(digits, cfg, resume_path=resume)
     for (k, va), vb in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(va, vb), k

@@ -1,14 +1,18 @@
-"""The workflow end to end on the tiny config: every rule runs, a rerun does nothing, a bad
-config fails before any job, and a pretraining job killed mid-run resumes to the same weights."""
+"""The workflow end to end on the tiny config: every rule runs, a rerun does nothing, an edit
+reruns only the jobs it touches, a bad config fails before any job, and a pretraining job
+killed mid-run resumes to the same weights."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import h5py
 import pandas as pd
 import psutil
 import pytest
@@ -21,35 +25,91 @@ TINY = ROOT / ".test" / "config.yaml"
 MODEL = "results/pretrain/digits/resnet_mini/pgd-eps0.5-seed0"
 
 
-def snakemake(workdir: Path, *args: str, config: Path = TINY, **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+def snakemake(workdir: Path, *args: str, config: Path = TINY, snakefile: Path = ROOT / "Snakefile",
+              **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:  # fmt: skip
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
            "--configfile", str(config), "--cores", "2", *args]  # fmt: skip
     if kwargs.pop("background", False):
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kwargs)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, **kwargs)
 
 
-def test_tiny_config_runs_every_rule_and_a_rerun_does_nothing(tmp_path):
-    first = snakemake(tmp_path)
+def planned_jobs(dry_run: subprocess.CompletedProcess) -> dict[str, int]:
+    """{rule: count} from the "Job stats" table of a dry run."""
+    text = dry_run.stdout + dry_run.stderr
+    assert "Job stats:" in text, text[-2000:]
+    table = text.split("Job stats:", 1)[1].splitlines()[3:]
+    jobs = {}
+    for line in table:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """A copy of the workflow and its library, so a test can edit scripts without touching the repository."""
+    dest = tmp_path / "checkout"
+    dest.mkdir()
+    for name in ("Snakefile", "profiles", "workflow", "src", "config", "envs"):
+        source = ROOT / name
+        if source.is_symlink() or source.is_file():
+            shutil.copy2(source, dest / name, follow_symlinks=False)
+        else:
+            shutil.copytree(source, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checkout):
+    snakefile = checkout / "Snakefile"
+    first = snakemake(checkout, snakefile=snakefile)
     assert first.returncode == 0, first.stderr[-3000:]
-    table = pd.read_csv(tmp_path / "results/tables/pretrain_robustness.csv")
+    table = pd.read_csv(checkout / "results/tables/pretrain_robustness.csv")
     assert sorted(table["method"].unique()) == ["pgd", "standard"]
     assert sorted(table["test_eps"].unique()) == [0.0, 0.5, 1.0]
     assert len(table) == 2 * 3
-    markdown = (tmp_path / "results/tables/pretrain_robustness.md").read_text()
+    markdown = (checkout / "results/tables/pretrain_robustness.md").read_text()
     assert "### Source: digits" in markdown and "robust @ ε=0.5" in markdown
-    metrics = pd.read_csv(tmp_path / MODEL / "metrics.csv")
+    metrics = pd.read_csv(checkout / MODEL / "metrics.csv")
     assert list(metrics["epoch"]) == [1, 2]
     assert {"train_loss", "clean_acc", "robust_acc", "weight_norm"} <= set(metrics.columns)
-    log = (tmp_path / "results/logs/pretrain/digits/resnet_mini/pgd-eps0.5-seed0.log").read_text()
+    log = (checkout / "results/logs/pretrain/digits/resnet_mini/pgd-eps0.5-seed0.log").read_text()
     assert "epoch 2/2" in log
-    assert not list(tmp_path.rglob("resume.pt")), "resume state must be removed after success"
-    state = torch.load(tmp_path / MODEL / "model.pt", weights_only=True)
+    assert not list(checkout.rglob("resume*.pt")), "resume state must be removed after success"
+    state = torch.load(checkout / MODEL / "model.pt", weights_only=True)
     assert state["meta"]["train"]["eps"] == 0.5 and len(state["meta"]["weights_sha256"]) == 64
+    _check_transfer_outputs(checkout, state["meta"]["weights_sha256"])
 
-    again = snakemake(tmp_path)
+    again = snakemake(checkout, snakefile=snakefile)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stderr + again.stdout
+
+    script = checkout / "workflow/scripts/transfer_table.py"
+    script.write_text(script.read_text() + "# an edit to the table rendering\n")
+    assert planned_jobs(snakemake(checkout, "-n", snakefile=snakefile)) == {"transfer_table": 1, "default": 1}
+    library = checkout / "src/advinfo/tables.py"
+    library.write_text(library.read_text() + "# an edit to the library\n")
+    edited = planned_jobs(snakemake(checkout, "-n", snakefile=snakefile))
+    assert edited == {"pretrain_table": 1, "transfer_table": 1, "default": 1}
+
+
+def _check_transfer_outputs(workdir: Path, weights_sha256: str) -> None:
+    transfer = pd.read_csv(workdir / "results/tables/transfer.csv")
+    assert len(transfer) == 2 * 1 * 3  # models x targets x (linear, finetune0, finetune2)
+    assert sorted(transfer["mode"].unique()) == ["finetune0", "finetune2", "linear"]
+    assert transfer.loc[transfer["mode"] == "linear", "robust_acc@0.5"].notna().all()
+    assert transfer["clean_acc"].between(0, 100).all()
+    with h5py.File(workdir / "results/features/digits/resnet_mini/pgd-eps0.5-seed0/letters.h5") as fh:
+        assert fh.attrs["target"] == "letters" and fh.attrs["eps"] == 0.5
+        assert fh.attrs["weights_sha256"] == weights_sha256
+        assert fh["train/features"].shape == (200, fh.attrs["feature_dim"])
+    probe = json.loads((workdir / "results/transfer/digits/resnet_mini/pgd-eps0.5-seed0/letters/linear.json").read_text())
+    assert probe["l2"] in (0.001, 0.1) and set(probe["val_accuracy"]) == {"0.001", "0.1"}
+    for name in ("linear", "finetune", "robustness"):
+        page = (workdir / f"results/tables/transfer_{name}.html").read_text()
+        assert "<table" in page and "Source: digits (resnet_mini)" in page
 
 
 def test_bad_config_fails_before_any_job(tmp_path):

@@ -15,9 +15,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-
 # Datasets whose size options (data.n_train, data.n_test) apply; the others have fixed sizes.
 GENERATED_DATASETS = ("shapes", "letters")
+# Residual stages of each architecture (the most partial fine-tuning can unfreeze).
+ARCH_STAGES = {"resnet_mini": 3, "resnet18": 4, "resnet50": 4}
 
 
 class ConfigError(ValueError):
@@ -79,10 +80,20 @@ def check_config(config: dict[str, Any], schema: dict[str, Any] | str | Path) ->
 def _check_semantics(config: dict[str, Any]) -> None:
     """Rules a JSON schema cannot say."""
     problems = []
-    for section in ("pretrain", "evaluate"):
-        values = config.get(section, {}).get("epsilons", [])
+    transfer = config.get("transfer", {})
+    eps_lists = {
+        "pretrain.epsilons": config.get("pretrain", {}).get("epsilons", []),
+        "evaluate.epsilons": config.get("evaluate", {}).get("epsilons", []),
+        "transfer.robustness.epsilons": transfer.get("robustness", {}).get("epsilons") or [],
+    }
+    for key, values in eps_lists.items():
         if len(set(map(float, values))) != len(values):
-            problems.append(f"config key '{section}.epsilons': {values} has duplicates — expected distinct values")
+            problems.append(f"config key '{key}': {values} has duplicates — expected distinct values")
+    stages = transfer.get("finetune", {}).get("stages", [])
+    for arch in config.get("archs", []):
+        if stages and max(stages) > ARCH_STAGES.get(arch, 4):
+            problems.append(f"config key 'transfer.finetune.stages': {stages} unfreezes more stages than "
+                            f"{arch} has — expected integers from 0 to {ARCH_STAGES[arch]}")  # fmt: skip
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -108,6 +119,12 @@ class ModelSpec:
         return f"{self.source}/{self.arch}/{self.method}-eps{format_eps(self.eps)}-seed{self.seed}"
 
 
+def model_record(wildcards: Any) -> dict[str, Any]:
+    """The identifying keys of one model (from a job's wildcards), typed, for result records."""
+    return {"source": wildcards.source, "arch": wildcards.arch, "method": wildcards.method,
+            "eps": float(wildcards.eps), "seed": int(wildcards.seed)}  # fmt: skip
+
+
 def model_grid(config: dict[str, Any]) -> list[ModelSpec]:
     """Every (source, arch, method, eps, seed): eps 0 is 'standard', each eps > 0 is
     trained by every adversarial method of ``pretrain.methods``."""
@@ -120,3 +137,12 @@ def model_grid(config: dict[str, Any]) -> list[ModelSpec]:
                     methods = ["standard"] if float(eps) == 0 else pre["methods"]
                     specs += [ModelSpec(source, arch, m, float(eps), int(seed)) for m in methods]
     return specs
+
+
+def attack_radii(config: dict[str, Any]) -> list[float]:
+    """Radii at which transferred heads are attacked: transfer.robustness.epsilons, or by
+    default the non-zero training radii (so every robust model is attacked at its own ε)."""
+    radii = config["transfer"]["robustness"]["epsilons"]
+    if radii is None:
+        radii = [e for e in config["pretrain"]["epsilons"] if float(e) > 0]
+    return sorted(map(float, radii))

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torchvision.transforms.v2 import functional as TF
 
 from advinfo import synthetic
@@ -57,6 +56,9 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
 
 
 def _split(x: np.ndarray, y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, ...]:
+    # Imported here: only building a dataset needs scikit-learn, and importing it costs every job ~1 s.
+    from sklearn.model_selection import train_test_split
+
     return tuple(train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed))
 
 

@@ -9,6 +9,7 @@ partial fine-tuning unfreezes).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -123,3 +124,12 @@ def weight_norm(model: nn.Module) -> float:
     """||w||_2 over every trainable parameter (the paper's Fig. 5)."""
     with torch.no_grad():
         return float(torch.sqrt(sum(p.pow(2).sum() for p in model.parameters())))
+
+
+def with_head(model: Classifier, head: nn.Linear) -> Classifier:
+    """A copy of ``model`` whose classifier on z is ``head`` (a transferred probe or a new one)."""
+    if head.in_features != model.feature_dim:
+        raise ValueError(f"head takes {head.in_features} features, the model gives {model.feature_dim}")
+    new = copy.deepcopy(model)
+    new.head = head.to(next(model.parameters()).device)
+    return new

@@ -10,23 +10,10 @@ from typing import Any
 import torch
 
 import advinfo
-from advinfo.data import ImageDataset, adapt, channel_stats
+from advinfo.data import ImageDataset, channel_stats
+from advinfo.device import model_inputs, pick_device
 from advinfo.models import Classifier, build_model
 from advinfo.train import TrainConfig, train
-
-
-def pick_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def model_inputs(ds: ImageDataset, split: str, image_size: int, device: torch.device,
-                 limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """uint8 images (N, 3, S, S) and labels of ``split`` on ``device``, first ``limit`` only."""
-    x, y = ds.split(split)
-    if limit:
-        x, y = x[:limit], y[:limit]
-    return adapt(x, 3, image_size).to(device), y.to(device)
 
 
 def pretrain(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,3 +53,96 @@ def robustness_markdown(table: pd.DataFrame) -> str:
     lines.append("Accuracy in % on the source test split; robust = PGD with random start "
                  "(worst iterate kept). Best per column in bold.")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+TRANSFER_KEYS = MODEL_KEYS + ["target", "mode"]
+ROBUST_PREFIX = "robust_acc@"
+
+
+def transfer_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Tidy table, one row per (model, target, mode): clean accuracy, robust accuracy at the
+    source model's ε (``robust_acc``, empty for standard models) and at every attack radius."""
+    rows = []
+    for rec in records:
+        row = {k: rec[k] for k in TRANSFER_KEYS}
+        row["clean_acc"] = rec["clean_acc"]
+        row["robust_acc"] = rec["robust_acc"].get(f"{float(rec['eps']):g}", float("nan"))
+        row.update({f"{ROBUST_PREFIX}{eps}": acc for eps, acc in rec["robust_acc"].items()})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    radii = sorted((c for c in frame.columns if c.startswith(ROBUST_PREFIX)), key=lambda c: float(c[len(ROBUST_PREFIX):]))
+    order = ["source", "arch", "target", "mode", "eps", "method", "seed"]
+    frame = frame.sort_values(order, key=_mode_first_linear, ignore_index=True)
+    return frame[TRANSFER_KEYS + ["clean_acc", "robust_acc"] + radii]
+
+
+def _mode_first_linear(column: pd.Series) -> pd.Series:
+    """Sort key putting the linear probe before fine-tuning depths."""
+    return column.replace("linear", "0linear") if column.name == "mode" else column
+
+
+def model_label(method: str, eps: float) -> str:
+    return "standard" if float(eps) == 0 else f"{method} ε={float(eps):g}"
+
+
+def _cell(mean: float, std: float, count: int) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.1f}" if count == 1 else f"{mean:.1f} ± {std:.1f}"
+
+
+def pivot_sections(long: pd.DataFrame, rows: Sequence[str], value: str) -> list[tuple[str, pd.DataFrame]]:
+    """One (title, table of strings) per (source, arch): a row per value of ``rows``, a column per
+    model (by ε, then method), mean ± std of ``value`` over seeds, best of each row in **bold**."""
+    keys = ["source", "arch", *rows, "eps", "method"]
+    long = long.sort_values(keys, key=_mode_first_linear)
+    stats = long.groupby(keys, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
+    sections = []
+    for (source, arch), block in stats.groupby(["source", "arch"], sort=False):
+        models = block[["eps", "method"]].drop_duplicates().sort_values(["eps", "method"])
+        labels = [model_label(m, e) for e, m in models.itertuples(index=False)]
+        table_rows = []
+        for row_key, group in block.groupby(list(rows), sort=False):
+            row_key = row_key if isinstance(row_key, tuple) else (row_key,)
+            by_model = {model_label(m, e): (mean, std, n) for e, m, mean, std, n in
+                        group[["eps", "method", "mean", "std", "count"]].itertuples(index=False)}  # fmt: skip
+            best = group["mean"].max()
+            cells = []
+            for label in labels:
+                mean, std, n = by_model.get(label, (float("nan"), float("nan"), 0))
+                text = _cell(mean, std, n)
+                cells.append(f"**{text}**" if mean == best else text)
+            table_rows.append([f"{k:g}" if isinstance(k, float) else str(k) for k in row_key] + cells)
+        sections.append((f"Source: {source} ({arch})", pd.DataFrame(table_rows, columns=[*rows, *labels])))
+    return sections
+
+
+def render_markdown(sections: Sequence[tuple[str, pd.DataFrame]], note: str) -> str:
+    lines = []
+    for title, frame in sections:
+        lines += [f"### {title}", "", "| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.shape[1]]
+        lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+        lines.append("")
+    return "\n".join([*lines, note]) + "\n"
+
+
+def render_html(sections: Sequence[tuple[str, pd.DataFrame]], title: str, note: str) -> str:
+    """A standalone page with one table per section (bold marks become <b>)."""
+    parts = [f"<h2>{html.escape(title)}</h2>"]
+    for heading, frame in sections:
+        cells = frame.map(lambda s: re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(str(s))))
+        parts += [f"<h3>{html.escape(heading)}</h3>", cells.to_html(index=False, escape=False, border=0)]
+    parts.append(f"<p>{html.escape(note)}</p>")
+    style = ("body{font-family:sans-serif;margin:1.5em} table{border-collapse:collapse} "
+             "th,td{padding:4px 10px;border-bottom:1px solid #ccc;text-align:right} th{background:#f2f2f2}")  # fmt: skip
+    body = "\n".join(parts)
+    return f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
+           f"<style>{style}</style></head><body>\n{body}\n</body></html>\n"  # fmt: skip
+
+
+def robustness_long(table: pd.DataFrame) -> pd.DataFrame:
+    """The robust-accuracy columns of :func:`transfer_table` as rows with a ``test ε`` column."""
+    radii = [c for c in table.columns if c.startswith(ROBUST_PREFIX)]
+    long = table.melt(id_vars=TRANSFER_KEYS, value_vars=radii, var_name="test ε", value_name="accuracy")
+    long["test ε"] = long["test ε"].str[len(ROBUST_PREFIX):].astype(float)
+    return long

@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 SRC_DIR = Path(str(workflow.current_basedir)).parents[1] / "src"
-LIBRARY_DIR = os.path.relpath(SRC_DIR / "advinfo")
+SCRIPTS_DIR = Path(str(workflow.current_basedir)).parent / "scripts"
 # This process and every job import the library from this checkout, also inside --use-conda
 # environments and on cluster nodes (which re-read this file), pip-installed there or not.
 sys.path.insert(0, str(SRC_DIR))
@@ -17,7 +17,8 @@ os.environ.update(
     )
 )
 
-from advinfo.config import GENERATED_DATASETS, check_config, model_grid
+from advinfo.codedeps import library_files
+from advinfo.config import GENERATED_DATASETS, attack_radii, check_config, model_grid
 
 # A clear one-line-per-problem error before any job runs, then snakemake fills defaults.
 check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -28,6 +29,14 @@ RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 MODEL_DIR = "results/pretrain/{source}/{arch}/{method}-eps{eps}-seed{seed}"
+MODEL_ID = "{source}/{arch}/{method}-eps{eps}-seed{seed}"
+FEATURES = f"{RESULTS}/features/{MODEL_ID}/{{target}}.h5"
+TRANSFER_DIR = f"{RESULTS}/transfer/{MODEL_ID}/{{target}}"
+TRANSFER_TABLES = [
+    f"{RESULTS}/tables/transfer_{name}.{ext}"
+    for name in ("linear", "finetune", "robustness")
+    for ext in ("md", "html")
+]
 
 
 wildcard_constraints:
@@ -37,12 +46,16 @@ wildcard_constraints:
     eps=r"[0-9]+(\.[0-9]+)?",
     seed=r"[0-9]+",
     dataset=r"[a-z0-9_]+",
+    target=r"[a-z0-9_]+",
+    stages=r"[0-9]",
 
 
-def library(*modules):
-    """Library sources a rule's script runs, as inputs: editing one reruns the rule's jobs
-    (Snakemake tracks a script's own code, not the modules it imports)."""
-    return [f"{LIBRARY_DIR}/{m}.py" for m in modules]
+def library(script):
+    """Library sources the job script ``script`` imports, directly or not, as inputs: editing
+    one reruns the rule's jobs (Snakemake tracks a script's own code, not its imports).
+    """
+    path = SCRIPTS_DIR / f"{script}.py"
+    return [os.path.relpath(f) for f in library_files(path, SRC_DIR / "advinfo")]
 
 
 def dataset_cache(name):
@@ -55,12 +68,28 @@ def model_files(kind):
     return [f"{RESULTS}/pretrain/{spec.path}/{kind}" for spec in MODELS]
 
 
+def transfer_files():
+    """Result JSON of every (model, target, mode): the linear probe and each fine-tuning depth."""
+    modes = ["linear"] + [
+        f"finetune{k}" for k in config["transfer"]["finetune"]["stages"]
+    ]
+    return [
+        f"{RESULTS}/transfer/{spec.path}/{target}/{mode}.json"
+        for spec in MODELS
+        for target in config["targets"]
+        for mode in modes
+    ]
+
+
 def get_final_output():
     """Targets of the `all` rule, the last product of every stage that has landed."""
-    return [
+    outputs = [
         f"{RESULTS}/tables/pretrain_robustness.csv",
         f"{RESULTS}/tables/pretrain_robustness.md",
     ]
+    if config["targets"]:
+        outputs += [f"{RESULTS}/tables/transfer.csv", *TRANSFER_TABLES]
+    return outputs
 
 
 def get_dataset_options(wildcards):
@@ -82,4 +111,29 @@ def get_train_params(wildcards):
         "method": wildcards.method,
         "eps": float(wildcards.eps),
         "seed": int(wildcards.seed),
+    }
+
+
+def get_finetune_params(wildcards):
+    """TrainConfig values of one fine-tuning run: standard training on the target images."""
+    skip = ("stages", "monitor_size", "head_init")
+    tune = {k: v for k, v in config["transfer"]["finetune"].items() if k not in skip}
+    return {**tune, "method": "standard", "eps": 0.0, "seed": int(wildcards.seed)}
+
+
+def get_finetune_head(wildcards):
+    """The linear probe a fine-tuning run starts from, when transfer.finetune.head_init is probe."""
+    if config["transfer"]["finetune"]["head_init"] != "probe":
+        return []
+    return f"{TRANSFER_DIR}/linear_head.pt".format(**wildcards)
+
+
+def attack_params():
+    """The PGD attack on transferred heads (Lemma 0.8)."""
+    rob = config["transfer"]["robustness"]
+    return {
+        "epsilons": attack_radii(config),
+        "steps": rob["steps"],
+        "n_test": rob["n_test"],
+        "norm": config["pretrain"]["norm"],
     }

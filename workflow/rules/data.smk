@@ -4,7 +4,7 @@
 # Build one dataset and cache it under resources/.
 rule prepare_dataset:
     input:
-        code=library("data", "synthetic", "fileio"),
+        code=library("prepare_dataset"),
     output:
         cache=dataset_cache("{dataset}"),
     log:

@@ -6,9 +6,7 @@
 rule pretrain:
     input:
         dataset=lambda wc: dataset_cache(wc.source),
-        code=library(
-            "pretrain", "train", "attacks", "models", "data", "checkpoint", "fileio"
-        ),
+        code=library("pretrain"),
     output:
         model=f"{MODEL_DIR}/model.pt",
         metrics=f"{MODEL_DIR}/metrics.csv",
@@ -37,7 +35,7 @@ rule evaluate_robustness:
     input:
         model=f"{MODEL_DIR}/model.pt",
         dataset=lambda wc: dataset_cache(wc.source),
-        code=library("robustness", "attacks", "checkpoint", "models", "data"),
+        code=library("evaluate_robustness"),
     output:
         json=f"{MODEL_DIR}/robustness.json",
     log:
@@ -64,7 +62,7 @@ rule pretrain_table:
     input:
         robustness=model_files("robustness.json"),
         metrics=model_files("metrics.csv"),
-        code=library("tables"),
+        code=library("pretrain_table"),
     output:
         csv=f"{RESULTS}/tables/pretrain_robustness.csv",
         markdown=report(

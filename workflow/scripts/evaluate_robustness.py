@@ -2,28 +2,25 @@
 
 import logging
 
-import torch
-
 from advinfo.checkpoint import load_model
+from advinfo.config import model_record
 from advinfo.data import load_dataset
+from advinfo.device import job_device, model_inputs
 from advinfo.fileio import write_json
 from advinfo.logs import configure_logging
-from advinfo.pretrain import model_inputs, pick_device
 from advinfo.robustness import robustness_curve
 
 log = logging.getLogger(__name__)
 
 
 def main(smk) -> None:
-    torch.set_num_threads(smk.threads)
-    device = pick_device()
+    device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
     ds = load_dataset(smk.input.dataset)
     images, labels = model_inputs(ds, "test", meta["image_size"], device, limit=smk.params.n_test or None)
     accs = robustness_curve(model, images, labels, smk.params.epsilons, smk.params.steps, smk.params.norm)
-    wc = smk.wildcards
     record = {
-        "source": wc.source, "arch": wc.arch, "method": wc.method, "eps": float(wc.eps), "seed": int(wc.seed),
+        **model_record(smk.wildcards),
         "clean_acc": accs.pop("clean"), "robust_acc": accs, "n_test": len(labels),
         "attack": {"norm": smk.params.norm, "steps": smk.params.steps, "random_start": True, "keep_best": True},
         "weights_sha256": meta.get("weights_sha256"),

@@ -4,21 +4,20 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from advinfo.checkpoint import save_model, weights_hash
 from advinfo.data import load_dataset
+from advinfo.device import job_device
 from advinfo.fileio import write_csv
 from advinfo.logs import configure_logging
-from advinfo.pretrain import pick_device, pretrain
+from advinfo.pretrain import pretrain
 from advinfo.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
 
 def main(smk) -> None:
-    torch.set_num_threads(smk.threads)
-    device = pick_device()
+    device = job_device(smk.threads)
     cfg = TrainConfig(**smk.params.train)
     ds = load_dataset(smk.input.dataset)
     log.info("pretraining %s on %s (%s, eps=%g, seed %d) on %s with %d threads", smk.wildcards.arch, ds.name,

@@ -1,0 +1,59 @@
+"""Linear probe on frozen features (penalty chosen on a validation split), scored clean and
+under PGD through the whole network."""
+
+import logging
+
+import torch
+
+from advinfo.checkpoint import load_model
+from advinfo.config import model_record
+from advinfo.data import load_dataset
+from advinfo.device import job_device, model_inputs
+from advinfo.features import read_features
+from advinfo.fileio import write_json
+from advinfo.logs import configure_logging
+from advinfo.models import with_head
+from advinfo.probe import fit_probe, save_probe
+from advinfo.robustness import robustness_curve
+
+log = logging.getLogger(__name__)
+
+
+def main(smk) -> None:
+    device = job_device(smk.threads)
+    model, meta = load_model(smk.input.model, device)
+    splits, attrs = read_features(smk.input.features)
+    if attrs["weights_sha256"] != meta["weights_sha256"]:
+        raise ValueError(f"{smk.input.features} was extracted from other weights than {smk.input.model}; "
+                         f"delete it and rerun")  # fmt: skip
+    (z_train, y_train), (z_test, y_test) = (
+        (torch.from_numpy(z).to(device), torch.from_numpy(y).to(device)) for z, y in (splits["train"], splits["test"])
+    )
+    opts = smk.params.probe
+    fit = fit_probe(z_train, y_train, attrs["num_classes"], opts["penalties"], opts["val_fraction"],
+                    int(smk.wildcards.seed), opts["max_iter"], opts["tol"])  # fmt: skip
+    test_acc = fit.probe.accuracy(z_test, y_test)
+    log.info("probe l2=%g: test accuracy %.2f%% (%d L-BFGS iterations)", fit.probe.l2, test_acc, fit.iterations)
+
+    attack = smk.params.attack
+    network = with_head(model, fit.probe.as_linear())
+    images, labels = model_inputs(load_dataset(smk.input.dataset), "test", meta["image_size"], device,
+                                  limit=attack["n_test"] or None)  # fmt: skip
+    curve = robustness_curve(network, images, labels, attack["epsilons"], attack["steps"], attack["norm"])
+    record = {
+        **model_record(smk.wildcards),
+        "target": smk.wildcards.target, "mode": "linear", "clean_acc": test_acc,
+        "robust_acc": {k: v for k, v in curve.items() if k != "clean"}, "attacked_clean_acc": curve["clean"],
+        "attack": {**attack, "random_start": True, "keep_best": True},
+        "l2": fit.probe.l2, "val_accuracy": {f"{k:g}": v for k, v in fit.val_accuracy.items()},
+        "lbfgs_iterations": fit.iterations, "n_train": len(y_train), "n_test": len(y_test),
+        "weights_sha256": meta["weights_sha256"],
+    }  # fmt: skip
+    save_probe(fit.probe, smk.output.head)
+    write_json(record, smk.output.json)
+    log.info("robust accuracy of the probed network: %s", record["robust_acc"])
+
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+    main(snakemake)  # noqa: F821

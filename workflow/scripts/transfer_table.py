@@ -1,0 +1,42 @@
+"""Collect every transfer result into one tidy CSV and render the paper-style pivots."""
+
+import logging
+
+from advinfo.fileio import read_json, write_csv, write_text
+from advinfo.logs import configure_logging
+from advinfo.tables import pivot_sections, render_html, render_markdown, robustness_long, transfer_table
+
+log = logging.getLogger(__name__)
+
+NOTES = {
+    "linear": "Linear-probe accuracy in % on each target's test split (the paper's Tables 1-2). Best per row in bold.",
+    "finetune": "Test accuracy in % after training a new head and the last K stages (finetuneK; linear = frozen "
+                "features, L-BFGS probe), the paper's Table 3. Best per row in bold.",
+    "robustness": "PGD robust accuracy in % of linear probes at each attack radius, attacking the whole network "
+                  "(Lemma 0.8). Best per row in bold.",
+}  # fmt: skip
+TITLES = {
+    "linear": "Transfer by linear probes (Tables 1-2)",
+    "finetune": "Transfer by partial fine-tuning (Table 3)",
+    "robustness": "Robustness of transferred linear heads (Lemma 0.8)",
+}
+
+
+def main(smk) -> None:
+    table = transfer_table([read_json(path) for path in smk.input.results])
+    write_csv(table, smk.output.csv)
+    linear = table[table["mode"] == "linear"]
+    sections = {
+        "linear": pivot_sections(linear, ["target"], "clean_acc"),
+        "finetune": pivot_sections(table, ["target", "mode"], "clean_acc"),
+        "robustness": pivot_sections(robustness_long(linear), ["target", "test ε"], "accuracy"),
+    }
+    for name, secs in sections.items():
+        write_text(render_markdown(secs, NOTES[name]), smk.output[f"{name}_md"])
+        write_text(render_html(secs, TITLES[name], NOTES[name]), smk.output[f"{name}_html"])
+    log.info("wrote %d transfer results to %s", len(table), smk.output.csv)
+
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+    main(snakemake)  # noqa: F821
