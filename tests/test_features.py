@@ -70,3 +70,19 @@ def test_foreign_hdf5_file_is_rejected_naming_what_is_missing(tmp_path):
         fh["train/features"] = np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError, match=r"other.h5 is not a features file .*'source'"):
         read_features(path)
+
+
+class _StridedFeatures(torch.nn.Module):
+    """Features that are a non-contiguous view (as channels_last or slicing can give)."""
+
+    feature_dim = 4
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)[:, :8].T.contiguous().T[:, ::2]
+
+
+def test_non_contiguous_features_are_written_correctly(splits, tmp_path):
+    model = _StridedFeatures()
+    write_features(tmp_path / "f.h5", model, splits, ATTRS, batch_size=64, progress=False)
+    z, _ = read_features(tmp_path / "f.h5")[0]["test"]
+    np.testing.assert_array_equal(z, model.features(to_unit(splits["test"][0])).numpy())

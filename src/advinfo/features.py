@@ -32,7 +32,7 @@ def iter_features(model: nn.Module, images: torch.Tensor, batch_size: int = 256)
     """z = model.features(x) of uint8 ``images`` batch by batch, in eval mode, as float32 on CPU."""
     model.eval()
     for i in range(0, len(images), batch_size):
-        yield model.features(to_unit(images[i : i + batch_size])).float().cpu()
+        yield model.features(to_unit(images[i : i + batch_size])).float().cpu().contiguous()
 
 
 def write_features(
@@ -45,7 +45,7 @@ def write_features(
 ) -> None:
     """Stream the features of every split of ``splits`` (uint8 images, labels) to ``path``, atomically."""
     dim = int(model.feature_dim)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh, ThreadPoolExecutor(max_workers=1) as writer:
         fh.attrs.update({**attrs, "feature_dim": dim})
         for name, (images, labels) in splits.items():
             n = len(images)
@@ -54,23 +54,22 @@ def write_features(
             feats = group.create_dataset("features", shape=(n, dim), dtype="f4", chunks=chunks)
             group.create_dataset("labels", data=labels.cpu().numpy().astype(np.int64))
             bar = tqdm(total=n, desc=f"features {name}", unit="img", disable=not progress, delay=5, leave=False)
-            _stream(iter_features(model, images, batch_size), feats, bar)
+            _stream(iter_features(model, images, batch_size), feats, writer, bar)
             bar.close()
 
 
-def _stream(batches: Iterator[torch.Tensor], dataset: h5py.Dataset, bar: tqdm) -> None:
-    """Write each batch of rows while the next one is computed (one batch in flight), so the
-    model never waits for the disk; h5py's own lock makes the writes thread-safe."""
+def _stream(batches: Iterator[torch.Tensor], dataset: h5py.Dataset, writer: ThreadPoolExecutor, bar: tqdm) -> None:
+    """Write each batch of rows on ``writer`` while the next one is computed (one batch in
+    flight), so the model never waits for the disk; h5py's own lock makes this thread-safe."""
     start, pending = 0, None
-    with ThreadPoolExecutor(max_workers=1) as writer:
-        for z in batches:
-            if pending is not None:
-                pending.result()
-            pending = writer.submit(dataset.write_direct, z.numpy(), None, np.s_[start : start + len(z)])
-            start += len(z)
-            bar.update(len(z))
+    for z in batches:
         if pending is not None:
             pending.result()
+        pending = writer.submit(dataset.write_direct, z.numpy(), None, np.s_[start : start + len(z)])
+        start += len(z)
+        bar.update(len(z))
+    if pending is not None:
+        pending.result()
 
 
 def read_features(path: str | Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
