@@ -12,6 +12,9 @@ Entries (--only NAME):
   probe        probe_speedup: scikit-learn LogisticRegression time / our torch L-BFGS probe's at
                10k x 512 features, same penalty and tolerance (one fit, and the penalty search);
                goal >= 5
+  fisher       fisher_speedup: exact per-image Jacobians (vmap of jacrev, then SVD) / our Hutchinson
+               trace + power-iteration λ₁ (the config's 32 probes, 20 iterations), for the
+               default's resnet_mini at 16 px (z: 64 dims) and ResNet-18 at 32 px (z: 512); goal >= 10
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from advinfo.features import iter_features, write_features
+from advinfo.fisher import hutchinson_trace, top_eigenvalue
 from advinfo.models import build_model
 from advinfo.probe import fit_logistic, fit_probe, sklearn_c
 from advinfo.train import TrainConfig, Trainer
@@ -191,10 +195,38 @@ def bench_probe(args: argparse.Namespace) -> None:
     report("probe_speedup.penalty_search", f"{t_sk_s / t_ours_s:.2f}x", "goal >= 5")
 
 
+def bench_fisher(args: argparse.Namespace) -> None:
+    """tr(JᵀJ) and λ₁ of a few images: our estimators against the exact Jacobians."""
+    from torch.func import jacrev, vmap
+
+    for arch, size, n in (("resnet_mini", 16, 8), ("resnet18", 32, 2)):
+        model = build_model(arch, 10, width=16).eval()
+        x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
+        gen = torch.Generator().manual_seed(0)
+        out: dict[str, torch.Tensor] = {}
+
+        def ours() -> None:
+            out["trace"] = hutchinson_trace(model.features, x, 32, gen)[0]
+            out["lambda1"] = top_eigenvalue(model.features, x, 20, gen)[0]
+
+        def exact() -> None:
+            jac = vmap(jacrev(lambda xi: model.features(xi[None])[0]))(x).flatten(2)
+            out["exact_trace"] = jac.pow(2).sum((1, 2))
+            out["exact_lambda1"] = torch.linalg.matrix_norm(jac, ord=2) ** 2
+
+        t_ours, t_exact = best_times([ours, exact], max(1, args.repeats // 2))
+        err = float(((out["trace"] - out["exact_trace"]).abs() / out["exact_trace"]).mean())
+        err_l = float(((out["lambda1"] - out["exact_lambda1"]).abs() / out["exact_lambda1"]).mean())
+        report(f"fisher.{arch}_{size}px ({n} images)", f"ours {t_ours:.2f} s, exact {t_exact:.2f} s",
+               f"rel. error tr {100 * err:.1f}%, λ₁ {100 * err_l:.2f}%")  # fmt: skip
+        report(f"fisher_speedup.{arch}", f"{t_exact / t_ours:.1f}x", "goal >= 10")
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "pretraining": bench_pretraining,
     "features": bench_hdf5,
     "probe": bench_probe,
+    "fisher": bench_fisher,
 }
 
 

@@ -86,3 +86,12 @@ def test_non_contiguous_features_are_written_correctly(splits, tmp_path):
     write_features(tmp_path / "f.h5", model, splits, ATTRS, batch_size=64, progress=False)
     z, _ = read_features(tmp_path / "f.h5")[0]["test"]
     np.testing.assert_array_equal(z, model.features(to_unit(splits["test"][0])).numpy())
+
+
+def test_features_written_in_several_blocks_are_in_order(trained_digits_model, splits, tmp_path, monkeypatch):
+    monkeypatch.setattr("advinfo.features.FLUSH_BYTES", 3 * 64 * 4 * trained_digits_model[0].feature_dim)
+    write_features(tmp_path / "f.h5", trained_digits_model[0], splits, ATTRS, batch_size=64, progress=False)
+    z, _ = read_features(tmp_path / "f.h5")[0]["train"]
+    with torch.no_grad():
+        expected = trained_digits_model[0].features(to_unit(splits["train"][0])).numpy()
+    np.testing.assert_allclose(z, expected, rtol=1e-5, atol=1e-6)

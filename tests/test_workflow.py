@@ -81,6 +81,7 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
     state = torch.load(checkout / MODEL / "model.pt", weights_only=True)
     assert state["meta"]["train"]["eps"] == 0.5 and len(state["meta"]["weights_sha256"]) == 64
     _check_transfer_outputs(checkout, state["meta"]["weights_sha256"])
+    _check_information_outputs(checkout)
 
     again = snakemake(checkout, snakefile=snakefile)
     assert again.returncode == 0
@@ -89,10 +90,28 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
     script = checkout / "workflow/scripts/transfer_table.py"
     script.write_text(script.read_text() + "# an edit to the table rendering\n")
     assert planned_jobs(snakemake(checkout, "-n", snakefile=snakefile)) == {"transfer_table": 1, "default": 1}
+    assert snakemake(checkout, snakefile=snakefile).returncode == 0
+    plot = checkout / "workflow/scripts/plot_tsne.py"
+    plot.write_text(plot.read_text() + "# an edit to one figure\n")
+    assert planned_jobs(snakemake(checkout, "-n", snakefile=snakefile)) == {"plot_tsne": 1, "default": 1}
+    assert snakemake(checkout, snakefile=snakefile).returncode == 0
     library = checkout / "src/advinfo/tables.py"
     library.write_text(library.read_text() + "# an edit to the library\n")
     edited = planned_jobs(snakemake(checkout, "-n", snakefile=snakefile))
     assert edited == {"pretrain_table": 1, "transfer_table": 1, "default": 1}
+
+
+def _check_information_outputs(workdir: Path) -> None:
+    info = pd.read_csv(workdir / "results/tables/information.csv")
+    assert len(info) == 2 and (info["trace"] >= info["lambda1"]).all() and (info["lambda1"] > 0).all()
+    assert info["mean_logvar"].between(-20, 0).all()
+    fisher = json.loads((workdir / MODEL / "fisher.json").read_text())
+    assert fisher["n_images"] == 4 and fisher["prop03"][0]["eps"] == 0.05
+    with h5py.File(workdir / MODEL / "posterior.h5") as fh:
+        assert fh["logvar/head.weight"].shape == (10, 16) and fh.attrs["eps"] == 0.5
+    for name in ("fig4_weight_logvar", "fig5_weight_norm", "fig6_tsne", "fisher_input"):
+        assert (workdir / f"results/figures/{name}.png").stat().st_size > 10_000
+        assert (workdir / f"results/figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
 
 
 def _check_transfer_outputs(workdir: Path, weights_sha256: str) -> None:

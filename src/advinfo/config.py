@@ -119,6 +119,10 @@ class ModelSpec:
         return f"{self.source}/{self.arch}/{self.method}-eps{format_eps(self.eps)}-seed{self.seed}"
 
 
+# The identifying keys of a model, in the order results tables use.
+MODEL_KEYS = ["source", "arch", "method", "eps", "seed"]
+
+
 def model_record(wildcards: Any) -> dict[str, Any]:
     """The identifying keys of one model (from a job's wildcards), typed, for result records."""
     return {"source": wildcards.source, "arch": wildcards.arch, "method": wildcards.method,

@@ -8,7 +8,6 @@ attributes say which model and dataset the features came from.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ SPLITS = ("train", "test")
 REQUIRED_ATTRS = ("source", "arch", "method", "eps", "seed", "target", "feature_dim", "weights_sha256",
                   "advinfo_version")  # fmt: skip
 CHUNK_BYTES = 1 << 20  # chunks of whole rows, about 1 MiB each
+FLUSH_BYTES = 64 << 20  # features are written in blocks of about 64 MiB
 
 
 @torch.no_grad()
@@ -43,9 +43,10 @@ def write_features(
     batch_size: int = 256,
     progress: bool = True,
 ) -> None:
-    """Stream the features of every split of ``splits`` (uint8 images, labels) to ``path``, atomically."""
+    """Write the features of every split of ``splits`` (uint8 images, labels) to ``path``,
+    atomically, in blocks as they are computed."""
     dim = int(model.feature_dim)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh, ThreadPoolExecutor(max_workers=1) as writer:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
         fh.attrs.update({**attrs, "feature_dim": dim})
         for name, (images, labels) in splits.items():
             n = len(images)
@@ -54,22 +55,30 @@ def write_features(
             feats = group.create_dataset("features", shape=(n, dim), dtype="f4", chunks=chunks)
             group.create_dataset("labels", data=labels.cpu().numpy().astype(np.int64))
             bar = tqdm(total=n, desc=f"features {name}", unit="img", disable=not progress, delay=5, leave=False)
-            _stream(iter_features(model, images, batch_size), feats, writer, bar)
+            _stream(iter_features(model, images, batch_size), feats, bar)
             bar.close()
 
 
-def _stream(batches: Iterator[torch.Tensor], dataset: h5py.Dataset, writer: ThreadPoolExecutor, bar: tqdm) -> None:
-    """Write each batch of rows on ``writer`` while the next one is computed (one batch in
-    flight), so the model never waits for the disk; h5py's own lock makes this thread-safe."""
-    start, pending = 0, None
+def _stream(batches: Iterator[torch.Tensor], dataset: h5py.Dataset, bar: tqdm) -> None:
+    """Write the batches' rows in blocks of about FLUSH_BYTES: few HDF5 calls, bounded memory."""
+    start, block, block_bytes = 0, [], 0
     for z in batches:
-        if pending is not None:
-            pending.result()
-        pending = writer.submit(dataset.write_direct, z.numpy(), None, np.s_[start : start + len(z)])
-        start += len(z)
+        block.append(z.numpy())
+        block_bytes += z.numel() * 4
         bar.update(len(z))
-    if pending is not None:
-        pending.result()
+        if block_bytes >= FLUSH_BYTES:
+            start = _write_rows(dataset, block, start)
+            block, block_bytes = [], 0
+    _write_rows(dataset, block, start)
+
+
+def _write_rows(dataset: h5py.Dataset, block: list[np.ndarray], start: int) -> int:
+    """Write ``block`` (row arrays) at row ``start``; return the next free row."""
+    if not block:
+        return start
+    rows = np.concatenate(block)
+    dataset.write_direct(rows, None, np.s_[start : start + len(rows)])
+    return start + len(rows)
 
 
 def read_features(path: str | Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-MODEL_KEYS = ["source", "arch", "method", "eps", "seed"]
+from advinfo.config import MODEL_KEYS
 
 
 def robustness_table(records: Sequence[dict[str, Any]], final_norms: Sequence[float]) -> pd.DataFrame:

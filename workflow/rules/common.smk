@@ -1,4 +1,5 @@
 # Config loading and validation, the model grid, and the path helpers every stage uses.
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -32,6 +33,11 @@ MODEL_DIR = "results/pretrain/{source}/{arch}/{method}-eps{eps}-seed{seed}"
 MODEL_ID = "{source}/{arch}/{method}-eps{eps}-seed{seed}"
 FEATURES = f"{RESULTS}/features/{MODEL_ID}/{{target}}.h5"
 TRANSFER_DIR = f"{RESULTS}/transfer/{MODEL_ID}/{{target}}"
+INFORMATION_FIGURES = [
+    f"{RESULTS}/figures/{name}.{ext}"
+    for name in ("fig4_weight_logvar", "fig5_weight_norm", "fig6_tsne", "fisher_input")
+    for ext in ("pdf", "png")
+]
 TRANSFER_TABLES = [
     f"{RESULTS}/tables/transfer_{name}.{ext}"
     for name in ("linear", "finetune", "robustness")
@@ -81,12 +87,18 @@ def transfer_files():
     ]
 
 
+def model_keys():
+    """The identifying keys of every model of the grid, in the order of model_files()."""
+    return [dataclasses.asdict(spec) for spec in MODELS]
+
+
 def get_final_output():
     """Targets of the `all` rule, the last product of every stage that has landed."""
     outputs = [
         f"{RESULTS}/tables/pretrain_robustness.csv",
         f"{RESULTS}/tables/pretrain_robustness.md",
     ]
+    outputs += [f"{RESULTS}/tables/information.csv", *INFORMATION_FIGURES]
     if config["targets"]:
         outputs += [f"{RESULTS}/tables/transfer.csv", *TRANSFER_TABLES]
     return outputs

@@ -1,0 +1,110 @@
+"""The paper's figures from tidy tables (seaborn on matplotlib's Agg backend; no torch import,
+so plotting jobs start fast). Every figure is written as PDF and PNG, atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from advinfo.fileio import atomic_path  # noqa: E402
+
+sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
+
+
+def model_name(frame: pd.DataFrame) -> pd.Series:
+    """'standard' or '<method> ε=<eps>' per row."""
+    return frame.apply(lambda r: "standard" if r["eps"] == 0 else f"{r['method']} ε={r['eps']:g}", axis=1)
+
+
+def save_figure(fig: plt.Figure, pdf: str | Path, png: str | Path) -> None:
+    for path, kwargs in ((pdf, {}), (png, {"dpi": 150})):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=Path(path).suffix[1:], bbox_inches="tight", **kwargs)
+    plt.close(fig)
+
+
+def _source_label(frame: pd.DataFrame) -> pd.Series:
+    return frame["source"] + " / " + frame["arch"]
+
+
+def with_standard_baseline(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the standard model (ε = 0) repeated under every adversarial method, so each
+    method's curve against ε starts from the standard model."""
+    standard = frame[frame["method"] == "standard"]
+    methods = [m for m in frame["method"].unique() if m != "standard"] or ["standard"]
+    copies = [standard.assign(method=m) for m in methods]
+    return pd.concat([frame[frame["method"] != "standard"], *copies], ignore_index=True)
+
+
+def _legend_outside(fig: plt.Figure) -> None:
+    """One legend, right of the last panel (the others drop theirs)."""
+    for ax in fig.axes[:-1]:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if fig.axes[-1].get_legend() is not None:
+        sns.move_legend(fig.axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+
+
+def plot_logvar_vs_eps(table: pd.DataFrame) -> plt.Figure:
+    """Fig. 4: mean log-variance of the weight posterior against the training ε."""
+    data = with_standard_baseline(table).assign(model=_source_label)
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    sns.lineplot(data=data, x="eps", y="mean_logvar", hue="model", style="method", marker="o", errorbar="sd", ax=ax)
+    ax.set(xlabel="training ε", ylabel="mean log σ² of the weights", title="Information in the weights (Fig. 4)")
+    _legend_outside(fig)
+    return fig
+
+
+def plot_weight_norm(metrics: pd.DataFrame) -> plt.Figure:
+    """Fig. 5: ||w||₂ per epoch of pretraining, one line per ε."""
+    data = metrics.assign(model=model_name(metrics))
+    sources = sorted(_source_label(data).unique())
+    fig, axes = plt.subplots(1, len(sources), figsize=(4.5 * len(sources), 3.4), squeeze=False)
+    for ax, source in zip(axes[0], sources, strict=True):
+        sub = data[_source_label(data) == source]
+        sns.lineplot(data=sub, x="epoch", y="weight_norm", hue="model", errorbar="sd", ax=ax)
+        ax.set(xlabel="epoch", ylabel="‖w‖₂", title=f"Weight norm during training (Fig. 5): {source}")
+    _legend_outside(fig)
+    return fig
+
+
+def plot_tsne(points: pd.DataFrame) -> plt.Figure:
+    """Fig. 6: t-SNE of source features, one panel per model, coloured by class."""
+    data = points.assign(model=model_name(points), panel=lambda d: _source_label(d) + "\n" + model_name(d))
+    panels = list(dict.fromkeys(data.sort_values(["source", "arch", "eps", "method"])["panel"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    palette = sns.color_palette("tab10" if data["label"].nunique() <= 10 else "husl", data["label"].nunique())
+    for ax, panel in zip(axes[0], panels, strict=True):
+        sub = data[data["panel"] == panel]
+        sns.scatterplot(data=sub, x="x", y="y", hue="label", palette=palette, s=8, linewidth=0, legend=False, ax=ax)
+        ax.set(title=panel, xticks=[], yticks=[], xlabel="", ylabel="")
+    fig.suptitle("t-SNE of the representation, coloured by class (Fig. 6)", y=1.1)
+    return fig
+
+
+def plot_fisher(summary: pd.DataFrame, check: pd.DataFrame) -> plt.Figure:
+    """tr F and λ₁ against the training ε, and the Prop. 0.3 ratios against the probe ε."""
+    data = with_standard_baseline(summary).assign(model=_source_label)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, column, label in ((axes[0], "trace", "tr F = ‖J‖²_F"), (axes[1], "lambda1", "λ₁ of JᵀJ")):
+        sns.lineplot(data=data, x="eps", y=column, hue="model", style="method", marker="o", errorbar="sd", ax=ax)
+        ax.set(xlabel="training ε", ylabel=label, yscale="log", title=f"{label} of z about x")
+    ratios = pd.concat([
+        check.assign(ratio=check["worst_change"] / check["eps2_lambda1"], kind="worst δ / ε²λ₁"),
+        check.assign(ratio=check["random_change"] / check["eps2_trace_over_n"], kind="random δ / ε²·tr/n"),
+    ])  # fmt: skip
+    ratios = ratios.assign(model=model_name(ratios))
+    sns.lineplot(data=ratios, x="probe_eps", y="ratio", hue="model", style="kind", marker="o", errorbar="sd", ax=axes[2])
+    axes[2].axhline(1.0, color="grey", lw=0.8)
+    axes[2].set(xscale="log", xlabel="‖δ‖₂", ylabel="‖z(x+δ) − z(x)‖² / prediction", title="Prop. 0.3 check")
+    for ax in axes[:2]:
+        ax.legend(fontsize="small")
+    sns.move_legend(axes[2], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,177 @@
+# Information measures (the paper's Prop. 0.3, Def. 0.5 and Figs. 4-6): Fisher of the
+# representation about the input, the weight posterior, t-SNE, their table and figures.
+
+
+# tr(J^T J), lambda_1 and the Prop. 0.3 check on a fixed sample of source test images.
+rule fisher_input:
+    input:
+        model=f"{MODEL_DIR}/model.pt",
+        dataset=lambda wc: dataset_cache(wc.source),
+        code=library("fisher_input"),
+    output:
+        json=f"{MODEL_DIR}/fisher.json",
+    log:
+        f"{LOGS}/fisher_input/{MODEL_ID}.log",
+    benchmark:
+        f"{BENCH}/fisher_input/{MODEL_ID}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["information"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    params:
+        options=config["information"]["fisher"],
+    script:
+        "../scripts/fisher_input.py"
+
+
+# Log-variances of a diagonal Gaussian posterior around the trained weights (HDF5), and summaries.
+rule weight_posterior:
+    input:
+        model=f"{MODEL_DIR}/model.pt",
+        dataset=lambda wc: dataset_cache(wc.source),
+        code=library("weight_posterior"),
+    output:
+        h5=f"{MODEL_DIR}/posterior.h5",
+        json=f"{MODEL_DIR}/posterior.json",
+    log:
+        f"{LOGS}/weight_posterior/{MODEL_ID}.log",
+    benchmark:
+        f"{BENCH}/weight_posterior/{MODEL_ID}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["information"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    params:
+        posterior=config["information"]["posterior"],
+    script:
+        "../scripts/weight_posterior.py"
+
+
+# 2-D t-SNE of the features of a fixed batch of source test images.
+rule tsne:
+    input:
+        model=f"{MODEL_DIR}/model.pt",
+        dataset=lambda wc: dataset_cache(wc.source),
+        code=library("tsne"),
+    output:
+        csv=f"{MODEL_DIR}/tsne.csv",
+    log:
+        f"{LOGS}/tsne/{MODEL_ID}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["information"]["threads"]
+    params:
+        n_images=config["information"]["tsne"]["n_images"],
+        perplexity=config["information"]["tsne"]["perplexity"],
+    script:
+        "../scripts/tsne.py"
+
+
+# One row per model (tr F, lambda_1, mean log-variance, final ||w||) and the Prop. 0.3 check.
+rule information_table:
+    input:
+        fisher=model_files("fisher.json"),
+        posterior=model_files("posterior.json"),
+        metrics=model_files("metrics.csv"),
+        code=library("information_table"),
+    output:
+        table=f"{RESULTS}/tables/information.csv",
+        prop03=f"{RESULTS}/tables/information_prop03.csv",
+    log:
+        f"{LOGS}/information_table.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    script:
+        "../scripts/information_table.py"
+
+
+# Fig. 4: mean weight log-variance against the training eps.
+rule plot_weight_logvar:
+    input:
+        table=f"{RESULTS}/tables/information.csv",
+        code=library("plot_weight_logvar"),
+    output:
+        pdf=f"{RESULTS}/figures/fig4_weight_logvar.pdf",
+        png=report(
+            f"{RESULTS}/figures/fig4_weight_logvar.png",
+            caption="../report/fig4_weight_logvar.rst",
+            category="Information",
+        ),
+    log:
+        f"{LOGS}/plot_weight_logvar.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    script:
+        "../scripts/plot_weight_logvar.py"
+
+
+# Fig. 5: ||w|| per pretraining epoch for every eps.
+rule plot_weight_norm:
+    input:
+        metrics=model_files("metrics.csv"),
+        code=library("plot_weight_norm"),
+    output:
+        pdf=f"{RESULTS}/figures/fig5_weight_norm.pdf",
+        png=report(
+            f"{RESULTS}/figures/fig5_weight_norm.png",
+            caption="../report/fig5_weight_norm.rst",
+            category="Information",
+        ),
+    log:
+        f"{LOGS}/plot_weight_norm.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    params:
+        models=model_keys(),
+    script:
+        "../scripts/plot_weight_norm.py"
+
+
+# Fig. 6: t-SNE of the representation per model.
+rule plot_tsne:
+    input:
+        points=model_files("tsne.csv"),
+        code=library("plot_tsne"),
+    output:
+        pdf=f"{RESULTS}/figures/fig6_tsne.pdf",
+        png=report(
+            f"{RESULTS}/figures/fig6_tsne.png",
+            caption="../report/fig6_tsne.rst",
+            category="Information",
+        ),
+    log:
+        f"{LOGS}/plot_tsne.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    script:
+        "../scripts/plot_tsne.py"
+
+
+# tr F and lambda_1 against eps, and the Prop. 0.3 check.
+rule plot_fisher:
+    input:
+        table=f"{RESULTS}/tables/information.csv",
+        prop03=f"{RESULTS}/tables/information_prop03.csv",
+        code=library("plot_fisher"),
+    output:
+        pdf=f"{RESULTS}/figures/fisher_input.pdf",
+        png=report(
+            f"{RESULTS}/figures/fisher_input.png",
+            caption="../report/fisher_input.rst",
+            category="Information",
+        ),
+    log:
+        f"{LOGS}/plot_fisher.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    script:
+        "../scripts/plot_fisher.py"

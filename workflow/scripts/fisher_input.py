@@ -1,0 +1,30 @@
+"""Fisher information of the representation about the input: tr(JᵀJ), λ₁ and the Prop. 0.3 check."""
+
+import logging
+
+from advinfo.checkpoint import load_model
+from advinfo.config import model_record
+from advinfo.data import load_dataset, to_unit
+from advinfo.device import job_device, model_inputs
+from advinfo.fileio import write_json
+from advinfo.fisher import fisher_measures
+from advinfo.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+
+def main(smk) -> None:
+    device = job_device(smk.threads)
+    model, meta = load_model(smk.input.model, device)
+    opts = smk.params.options
+    images, _ = model_inputs(load_dataset(smk.input.dataset), "test", meta["image_size"], device, limit=opts["n_images"])
+    measures = fisher_measures(model.features, to_unit(images), opts["probes"], opts["power_iters"],
+                               opts["check_epsilons"], opts["check_steps"], opts["directions"])  # fmt: skip
+    write_json({**model_record(smk.wildcards), **measures, "weights_sha256": meta["weights_sha256"]}, smk.output.json)
+    log.info("tr F = %.4g ± %.2g, lambda1 = %.4g over %d images", measures["trace"], measures["trace_se"],
+             measures["lambda1"], measures["n_images"])  # fmt: skip
+
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+    main(snakemake)  # noqa: F821

@@ -1,0 +1,33 @@
+"""Diagonal Gaussian posterior of the weights around the trained ones (Def. 0.5, Fig. 4)."""
+
+import logging
+
+from advinfo.checkpoint import load_model
+from advinfo.config import model_record
+from advinfo.data import load_dataset, to_unit
+from advinfo.device import job_device, model_inputs
+from advinfo.fileio import write_json
+from advinfo.logs import configure_logging
+from advinfo.posterior import PosteriorConfig, fit_posterior, layer_summary, save_posterior
+
+log = logging.getLogger(__name__)
+
+
+def main(smk) -> None:
+    device = job_device(smk.threads)
+    model, meta = load_model(smk.input.model, device)
+    cfg = PosteriorConfig(**smk.params.posterior, seed=int(smk.wildcards.seed))
+    images, labels = model_inputs(load_dataset(smk.input.dataset), "train", meta["image_size"], device)
+    logvar, history = fit_posterior(model, to_unit(images), labels, cfg)
+    record = {**model_record(smk.wildcards), "weights_sha256": meta["weights_sha256"]}
+    save_posterior(logvar, {**record, "prior_std": cfg.prior_std, "beta": cfg.beta}, smk.output.h5)
+    layers = layer_summary(logvar)
+    write_json({**record, "mean_logvar": layers[-1]["mean_logvar"], "layers": layers, "history": history,
+                "config": vars(cfg)}, smk.output.json)  # fmt: skip
+    log.info("mean log-variance %.3f (prior std %g); final CE under noise %.3f", layers[-1]["mean_logvar"],
+             cfg.prior_std, history[-1]["ce"])  # fmt: skip
+
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+    main(snakemake)  # noqa: F821
