@@ -107,6 +107,9 @@ def _check_information_outputs(workdir: Path) -> None:
     assert info["mean_logvar"].between(-20, 0).all()
     fisher = json.loads((workdir / MODEL / "fisher.json").read_text())
     assert fisher["n_images"] == 4 and fisher["prop03"][0]["eps"] == 0.05
+    merged = json.loads((workdir / MODEL / "information.json").read_text())
+    assert merged["trace"] == fisher["trace"] and merged["eps"] == 0.5 and len(merged["weight_norm_per_epoch"]) == 2
+    assert merged["posterior_layers"][-1]["layer"] == "all"
     with h5py.File(workdir / MODEL / "posterior.h5") as fh:
         assert fh["logvar/head.weight"].shape == (10, 16) and fh.attrs["eps"] == 0.5
     for name in ("fig4_weight_logvar", "fig5_weight_norm", "fig6_tsne", "fisher_input"):

@@ -71,7 +71,8 @@ rule tsne:
         "../scripts/tsne.py"
 
 
-# One row per model (tr F, lambda_1, mean log-variance, final ||w||) and the Prop. 0.3 check.
+# One row per model (tr F, lambda_1, mean log-variance, final ||w||), the Prop. 0.3 check, and
+# one JSON per model with all its information measures.
 rule information_table:
     input:
         fisher=model_files("fisher.json"),
@@ -81,6 +82,7 @@ rule information_table:
     output:
         table=f"{RESULTS}/tables/information.csv",
         prop03=f"{RESULTS}/tables/information_prop03.csv",
+        models=model_files("information.json"),
     log:
         f"{LOGS}/information_table.log",
     conda:
