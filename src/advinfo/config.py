@@ -91,7 +91,7 @@ def _check_semantics(config: dict[str, Any]) -> None:
             problems.append(f"config key '{key}': {values} has duplicates — expected distinct values")
     stages = transfer.get("finetune", {}).get("stages", [])
     for arch in config.get("archs", []):
-        if stages and max(stages) > ARCH_STAGES.get(arch, 4):
+        if stages and max(stages) > ARCH_STAGES[arch]:
             problems.append(f"config key 'transfer.finetune.stages': {stages} unfreezes more stages than "
                             f"{arch} has — expected integers from 0 to {ARCH_STAGES[arch]}")  # fmt: skip
     if problems:
@@ -127,6 +127,11 @@ def model_record(wildcards: Any) -> dict[str, Any]:
     """The identifying keys of one model (from a job's wildcards), typed, for result records."""
     return {"source": wildcards.source, "arch": wildcards.arch, "method": wildcards.method,
             "eps": float(wildcards.eps), "seed": int(wildcards.seed)}  # fmt: skip
+
+
+def model_label(method: str, eps: float) -> str:
+    """How tables and figures name a model: 'standard' or '<method> ε=<eps>'."""
+    return "standard" if float(eps) == 0 else f"{method} ε={float(eps):g}"
 
 
 def model_grid(config: dict[str, Any]) -> list[ModelSpec]:

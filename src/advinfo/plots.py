@@ -12,14 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from advinfo.config import model_label  # noqa: E402
 from advinfo.fileio import atomic_path  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 
 
 def model_name(frame: pd.DataFrame) -> pd.Series:
-    """'standard' or '<method> ε=<eps>' per row."""
-    return frame.apply(lambda r: "standard" if r["eps"] == 0 else f"{r['method']} ε={r['eps']:g}", axis=1)
+    """The table label of each row's model ('standard' or '<method> ε=<eps>')."""
+    return frame.apply(lambda r: model_label(r["method"], r["eps"]), axis=1)
 
 
 def save_figure(fig: plt.Figure, pdf: str | Path, png: str | Path) -> None:
@@ -76,7 +77,7 @@ def plot_weight_norm(metrics: pd.DataFrame) -> plt.Figure:
 
 def plot_tsne(points: pd.DataFrame) -> plt.Figure:
     """Fig. 6: t-SNE of source features, one panel per model, coloured by class."""
-    data = points.assign(model=model_name(points), panel=lambda d: _source_label(d) + "\n" + model_name(d))
+    data = points.assign(panel=_source_label(points) + "\n" + model_name(points))
     panels = list(dict.fromkeys(data.sort_values(["source", "arch", "eps", "method"])["panel"]))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
     palette = sns.color_palette("tab10" if data["label"].nunique() <= 10 else "husl", data["label"].nunique())

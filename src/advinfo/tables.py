@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from advinfo.config import MODEL_KEYS
+from advinfo.config import MODEL_KEYS, model_label
 
 
 def robustness_table(records: Sequence[dict[str, Any]], final_norms: Sequence[float]) -> pd.DataFrame:
@@ -24,10 +24,11 @@ def robustness_table(records: Sequence[dict[str, Any]], final_norms: Sequence[fl
     return pd.DataFrame(rows).sort_values(order, ignore_index=True)[MODEL_KEYS + ["test_eps", "accuracy", "weight_norm"]]
 
 
-def _mean_std(values: pd.Series) -> str:
-    if len(values) == 1:
-        return f"{values.iloc[0]:.1f}"
-    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+def _cell(mean: float, std: float, count: int) -> str:
+    """A table cell: the mean, ± the std over seeds when there are several; a dash if absent."""
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.1f}" if count == 1 else f"{mean:.1f} ± {std:.1f}"
 
 
 def robustness_markdown(table: pd.DataFrame) -> str:
@@ -37,22 +38,20 @@ def robustness_markdown(table: pd.DataFrame) -> str:
     wide = table.pivot_table(index=keys + ["seed"], columns="test_eps", values="accuracy").reset_index()
     eps_cols = [c for c in wide.columns if isinstance(c, float)]
     header = ["arch", "method", "train ε", "seeds"] + ["clean" if e == 0 else f"robust @ ε={e:g}" for e in eps_cols]
-    lines = []
+    sections = []
     for source, block in wide.groupby("source", sort=True):
-        means = block.groupby(keys)[eps_cols].mean()
-        best = means.max()
-        lines += [f"### Source: {source}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for key, group in block.groupby(keys, sort=True):
-            _, arch, eps, method = key
-            cells = [arch, method, f"{eps:g}", str(len(group))]
+        stats = block.groupby(keys)[eps_cols].agg(["mean", "std", "count"])
+        best = stats.xs("mean", axis=1, level=1).max()
+        rows = []
+        for (_, arch, eps, method), row in stats.iterrows():
+            cells = [arch, method, f"{eps:g}", str(int(row[(eps_cols[0], "count")]))]
             for e in eps_cols:
-                text = _mean_std(group[e])
-                cells.append(f"**{text}**" if means.loc[key, e] == best[e] else text)
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-    lines.append("Accuracy in % on the source test split; robust = PGD with random start "
-                 "(worst iterate kept). Best per column in bold.")  # fmt: skip
-    return "\n".join(lines) + "\n"
+                text = _cell(row[(e, "mean")], row[(e, "std")], row[(e, "count")])
+                cells.append(f"**{text}**" if row[(e, "mean")] == best[e] else text)
+            rows.append(cells)
+        sections.append((f"Source: {source}", pd.DataFrame(rows, columns=header)))
+    return render_markdown(sections, "Accuracy in % on the source test split; robust = PGD with random start "
+                                     "(worst iterate kept). Best per column in bold.")  # fmt: skip
 
 
 TRANSFER_KEYS = MODEL_KEYS + ["target", "mode"]
@@ -79,16 +78,6 @@ def transfer_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
 def _mode_first_linear(column: pd.Series) -> pd.Series:
     """Sort key putting the linear probe before fine-tuning depths."""
     return column.replace("linear", "0linear") if column.name == "mode" else column
-
-
-def model_label(method: str, eps: float) -> str:
-    return "standard" if float(eps) == 0 else f"{method} ε={float(eps):g}"
-
-
-def _cell(mean: float, std: float, count: int) -> str:
-    if pd.isna(mean):
-        return "–"
-    return f"{mean:.1f}" if count == 1 else f"{mean:.1f} ± {std:.1f}"
 
 
 def pivot_sections(long: pd.DataFrame, rows: Sequence[str], value: str) -> list[tuple[str, pd.DataFrame]]:
