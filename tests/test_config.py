@@ -15,8 +15,10 @@ from advinfo.config import (
     attack_radii,
     check_config,
     format_eps,
+    gap_sources,
     load_schema,
     model_grid,
+    reference_model,
 )
 from advinfo.data import BUILDERS
 from advinfo.models import ARCHS, build_model
@@ -80,6 +82,15 @@ BAD = [
     ("transfer.robustness.epsilons", [0.5, 0.5], ["'transfer.robustness.epsilons'", "duplicates"]),
     ("transfer.robustness.epsilons", 0.5, ["'transfer.robustness.epsilons'", "or null"]),
     ("transfer.probe.l2", [0.1], ["'transfer.probe.l2' is unknown"]),
+    ("distance.measures", ["wasserstein"], ["'distance.measures[0]'", "'wasserstein' is not one of"]),
+    ("distance.measures", [], ["'distance.measures'", "should be non-empty"]),
+    ("distance.reference", {"method": "pgd", "eps": 0}, ["'distance.reference'", "method 'pgd' with eps 0",
+                                                         "method standard with eps 0"]),
+    ("distance.reference", {"method": "standard", "eps": 1}, ["'distance.reference'", "'standard' with eps 1"]),
+    ("distance.reference", {"source": "cifar"}, ["'distance.reference.source'", "'cifar' is not one of"]),
+    ("distance.gap_mode", "finetune3", ["'distance.gap_mode'", "not a transfer result", "finetune2"]),
+    ("distance.gap_mode", "best", ["'distance.gap_mode'", "does not match"]),
+    ("distance.gamma", 0, ["'distance.gamma'", "gamma of the domain similarity"]),
 ]
 
 
@@ -107,6 +118,10 @@ def test_schema_enums_match_the_library():
     assert set(props["pretrain"]["properties"]["methods"]["items"]["enum"]) == set(METHODS) - {"standard"}
     assert set(props["pretrain"]["properties"]["norm"]["enum"]) == set(NORMS)
     assert set(props["targets"]["items"]["enum"]) == set(BUILDERS)
+    reference = props["distance"]["properties"]["reference"]["properties"]
+    assert set(reference["source"]["enum"]) == set(BUILDERS) | {None}
+    assert set(reference["arch"]["enum"]) == set(ARCHS) | {None}
+    assert set(reference["method"]["enum"]) == set(METHODS)
     for arch, stages in ARCH_STAGES.items():
         assert len(build_model(arch, 2).stages) == stages
 
@@ -157,3 +172,21 @@ def test_each_unknown_key_gets_its_own_line(default_config):
     lines = str(info.value).splitlines()[1:]
     assert lines[0].startswith("  - config key 'pretrain.epoch' is unknown")
     assert lines[1].startswith("  - config key 'pretrain.gama' is unknown; did you mean 'gamma'?")
+
+
+def test_distance_reference_defaults_to_the_first_source_and_arch(default_config):
+    from snakemake.utils import validate
+
+    config = with_change(with_change(default_config, "sources", ["letters", "shapes"]), "archs", ["resnet18"])
+    validate(config, str(SCHEMA))
+    assert reference_model(config) == ModelSpec("letters", "resnet18", "standard", 0.0, 0)
+    named = with_change(config, "distance.reference", {"source": "digits", "method": "pgd", "eps": 0.5, "seed": 2})
+    validate(named, str(SCHEMA))
+    assert reference_model(named) == ModelSpec("digits", "resnet18", "pgd", 0.5, 2)
+
+
+def test_gap_figures_need_a_standard_and_a_robust_model(default_config):
+    assert gap_sources(default_config) == ["shapes"]
+    assert gap_sources(with_change(default_config, "pretrain.epsilons", [0.25, 0.5])) == []
+    assert gap_sources(with_change(default_config, "pretrain.epsilons", [0])) == []
+    assert gap_sources(with_change(default_config, "targets", [])) == []

@@ -9,7 +9,7 @@ import torch
 
 from advinfo.data import to_unit
 from advinfo.device import model_inputs
-from advinfo.features import read_features, write_features
+from advinfo.features import read_features, read_model_features, write_features
 
 ATTRS = {"source": "digits", "arch": "resnet_mini", "method": "standard", "eps": 0.0, "seed": 0,
          "target": "digits", "weights_sha256": "ab" * 32, "advinfo_version": "0.1.0"}  # fmt: skip
@@ -95,3 +95,14 @@ def test_features_written_in_several_blocks_are_in_order(trained_digits_model, s
     with torch.no_grad():
         expected = trained_digits_model[0].features(to_unit(splits["train"][0])).numpy()
     np.testing.assert_allclose(z, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_features_of_other_weights_are_refused_naming_the_file(splits, tmp_path):
+    path = tmp_path / "f.h5"
+    write_features(path, _StridedFeatures(), splits, ATTRS, batch_size=64, progress=False)
+    tensors, attrs = read_model_features(path, ATTRS["weights_sha256"])
+    z, y = tensors["test"]
+    assert isinstance(z, torch.Tensor) and z.dtype == torch.float32 and y.dtype == torch.int64
+    np.testing.assert_array_equal(z.numpy(), read_features(path)[0]["test"][0])
+    with pytest.raises(ValueError, match="f.h5 was extracted from other weights"):
+        read_model_features(path, "cd" * 32)

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from advinfo.plots import plot_fisher, plot_logvar_vs_eps, plot_tsne, plot_weight_norm, save_figure
+from advinfo.plots import (
+    plot_fisher,
+    plot_gap_vs_distance,
+    plot_logvar_vs_eps,
+    plot_tsne,
+    plot_weight_norm,
+    save_figure,
+)
+from advinfo.transfer_gap import gap_table, spearman_table
 
 MODELS = [("standard", 0.0), ("pgd", 0.25), ("pgd", 0.5)]
 
@@ -37,3 +46,20 @@ def test_information_figures_render_and_save(tmp_path):
         save_figure(fig, tmp_path / f"{name}.pdf", tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gap_vs_distance_writes_spearman_on_each_panel(tmp_path):
+    rows = [{"source": "shapes", "arch": "resnet_mini", "method": m, "eps": e, "seed": 0, "target": t, "mode": "linear",
+             "clean_acc": 50.0 + 10 * e * d} for m, e in MODELS for t, d in (("a", 1.0), ("b", 2.0), ("c", 3.0))]
+    distances = pd.DataFrame([{"measure": m, "source": "shapes", "target": t, "distance": d * k}
+                              for m, k in (("emd", 10.0), ("task2vec", 0.1)) for t, d in (("a", 1.0), ("b", 2.0),
+                                                                                          ("c", 3.0))])  # fmt: skip
+    gaps = gap_table(pd.DataFrame(rows), distances, "linear")
+    fig = plot_gap_vs_distance(gaps, spearman_table(gaps), "shapes")
+    assert len(fig.axes) == 2
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "resnet_mini · pgd ε=0.5: Spearman ρ = +1.00, p = 0.33 (n = 3)" in texts and {"a", "b", "c"} <= set(texts)
+    save_figure(fig, tmp_path / "g.pdf", tmp_path / "g.png")
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="no transfer gaps for source 'digits'"):
+        plot_gap_vs_distance(gaps, spearman_table(gaps), "digits")

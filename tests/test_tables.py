@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from advinfo.tables import (
+    distance_sections,
+    distance_table,
     pivot_sections,
     render_html,
     render_markdown,
@@ -83,3 +85,25 @@ def test_robustness_pivot_has_a_row_per_target_and_attack_radius():
     frame = pivot_sections(long, ["target", "test ε"], "accuracy")[0][1]
     assert frame.values.tolist()[:2] == [["digits", "0.25", "11.0 ± 1.4", "**62.0 ± 2.8**"],
                                          ["digits", "0.5", "3.0 ± 1.4", "**42.0 ± 2.8**"]]  # fmt: skip
+
+
+def test_distance_table_is_tidy_and_pivots_to_a_matrix_per_measure():
+    ref = "shapes/resnet_mini/standard-eps0-seed0"
+    records = [
+        {"measure": "task2vec", "source": "shapes", "target": "digits", "distance": 0.2, "reference": ref},
+        {"measure": "emd", "source": "shapes", "target": "letters", "distance": 3.0, "similarity": 0.97,
+         "reference": ref, "gamma": 0.01},
+        {"measure": "emd", "source": "shapes", "target": "digits", "distance": 2.0, "similarity": 0.98,
+         "reference": ref, "gamma": 0.01},
+    ]  # fmt: skip
+    table = distance_table(records)
+    assert list(table.columns) == ["measure", "source", "target", "distance", "similarity", "reference"]
+    assert table[["measure", "target"]].values.tolist() == [["emd", "digits"], ["emd", "letters"],
+                                                            ["task2vec", "digits"]]  # fmt: skip
+    assert table["similarity"].isna().tolist() == [False, False, True]
+    sections = distance_sections(table)
+    assert [title.split(" distance")[0] for title, _ in sections] == ["EMD", "Task2Vec"]
+    assert ref in sections[0][0]
+    emd = sections[0][1]
+    assert list(emd.columns) == ["source", "digits", "letters"]
+    assert emd.iloc[0].tolist() == ["shapes", "2", "3"]

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -82,6 +83,7 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
     assert state["meta"]["train"]["eps"] == 0.5 and len(state["meta"]["weights_sha256"]) == 64
     _check_transfer_outputs(checkout, state["meta"]["weights_sha256"])
     _check_information_outputs(checkout)
+    _check_distance_outputs(checkout)
 
     again = snakemake(checkout, snakefile=snakefile)
     assert again.returncode == 0
@@ -89,7 +91,9 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
 
     script = checkout / "workflow/scripts/transfer_table.py"
     script.write_text(script.read_text() + "# an edit to the table rendering\n")
-    assert planned_jobs(snakemake(checkout, "-n", snakefile=snakefile)) == {"transfer_table": 1, "default": 1}
+    downstream = {"gap_distance_table": 1, "plot_gap_distance": 1}  # read transfer.csv and distance.csv
+    planned = planned_jobs(snakemake(checkout, "-n", snakefile=snakefile))
+    assert planned == {"transfer_table": 1, **downstream, "default": 1}
     assert snakemake(checkout, snakefile=snakefile).returncode == 0
     plot = checkout / "workflow/scripts/plot_tsne.py"
     plot.write_text(plot.read_text() + "# an edit to one figure\n")
@@ -98,7 +102,7 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
     library = checkout / "src/advinfo/tables.py"
     library.write_text(library.read_text() + "# an edit to the library\n")
     edited = planned_jobs(snakemake(checkout, "-n", snakefile=snakefile))
-    assert edited == {"pretrain_table": 1, "transfer_table": 1, "default": 1}
+    assert edited == {"pretrain_table": 1, "transfer_table": 1, "distance_table": 1, **downstream, "default": 1}
 
 
 def _check_information_outputs(workdir: Path) -> None:
@@ -115,6 +119,31 @@ def _check_information_outputs(workdir: Path) -> None:
     for name in ("fig4_weight_logvar", "fig5_weight_norm", "fig6_tsne", "fisher_input"):
         assert (workdir / f"results/figures/{name}.png").stat().st_size > 10_000
         assert (workdir / f"results/figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def _check_distance_outputs(workdir: Path) -> None:
+    from advinfo.distance import domain_emd
+    from advinfo.features import read_features
+
+    reference = "digits/resnet_mini/standard-eps0-seed0"
+    distances = pd.read_csv(workdir / "results/tables/distance.csv")
+    assert distances[["measure", "source", "target"]].values.tolist() == [["emd", "digits", "letters"],
+                                                                          ["task2vec", "digits", "letters"]]  # fmt: skip
+    assert (distances["reference"] == reference).all() and (distances["distance"] > 0).all()
+    emd = distances.iloc[0]
+    features = [workdir / f"results/features/{reference}/{name}.h5" for name in ("digits", "letters")]
+    splits = [read_features(path)[0]["train"] for path in features]
+    assert emd["distance"] == pytest.approx(domain_emd(*splits[0], *splits[1]))
+    assert emd["similarity"] == pytest.approx(np.exp(-0.01 * emd["distance"]))
+    assert 0 < distances.iloc[1]["distance"] < 1
+    gaps = pd.read_csv(workdir / "results/tables/gap_vs_distance.csv")
+    transfer = pd.read_csv(workdir / "results/tables/transfer.csv").query("mode == 'finetune2'").set_index("eps")
+    assert len(gaps) == 2 and gaps["gap"].tolist() == pytest.approx([transfer.loc[0.5, "clean_acc"] -
+                                                                     transfer.loc[0.0, "clean_acc"]] * 2)  # fmt: skip
+    spearman = pd.read_csv(workdir / "results/tables/gap_vs_distance_spearman.csv")
+    assert spearman["n_targets"].tolist() == [1, 1] and spearman["rho"].isna().all()  # one target: undefined
+    assert (workdir / "results/figures/gap_vs_distance_digits.png").stat().st_size > 10_000
+    assert "<table" in (workdir / "results/tables/distance.html").read_text()
 
 
 def _check_transfer_outputs(workdir: Path, weights_sha256: str) -> None:

@@ -94,8 +94,27 @@ def _check_semantics(config: dict[str, Any]) -> None:
         if stages and max(stages) > ARCH_STAGES[arch]:
             problems.append(f"config key 'transfer.finetune.stages': {stages} unfreezes more stages than "
                             f"{arch} has — expected integers from 0 to {ARCH_STAGES[arch]}")  # fmt: skip
+    problems += _distance_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _distance_problems(config: dict[str, Any]) -> list[str]:
+    """The reference network's method must match its ε; the plotted gap must be a transfer mode that runs."""
+    distance = config.get("distance", {})
+    problems = []
+    ref = distance.get("reference", {})
+    method, eps = ref.get("method", "standard"), float(ref.get("eps", 0))
+    if (method == "standard") != (eps == 0):
+        problems.append(f"config key 'distance.reference': method {method!r} with eps {eps:g} — expected "
+                        f"method standard with eps 0, or an adversarial method with eps > 0")  # fmt: skip
+    mode = distance.get("gap_mode", "linear")
+    stages = config.get("transfer", {}).get("finetune", {}).get("stages", [0, 1, 2])
+    modes = ["linear"] + [f"finetune{k}" for k in stages]
+    if mode not in modes:
+        problems.append(f"config key 'distance.gap_mode': {mode!r} is not a transfer result of this config "
+                        f"— expected one of {', '.join(modes)}")  # fmt: skip
+    return problems
 
 
 def format_eps(eps: float) -> str:
@@ -146,6 +165,23 @@ def model_grid(config: dict[str, Any]) -> list[ModelSpec]:
                     methods = ["standard"] if float(eps) == 0 else pre["methods"]
                     specs += [ModelSpec(source, arch, m, float(eps), int(seed)) for m in methods]
     return specs
+
+
+def reference_model(config: dict[str, Any]) -> ModelSpec:
+    """The one network whose features every dataset distance uses (``distance.reference``;
+    a null source or arch means the first of ``sources`` / ``archs``). It need not be in the
+    grid: the pretrain rule builds any model it names."""
+    ref = config["distance"]["reference"]
+    return ModelSpec(ref["source"] or config["sources"][0], ref["arch"] or config["archs"][0],
+                     ref["method"], float(ref["eps"]), int(ref["seed"]))  # fmt: skip
+
+
+def gap_sources(config: dict[str, Any]) -> list[str]:
+    """Sources whose robust-minus-standard transfer gap can be drawn: the grid needs a standard
+    model (ε = 0), a robust one (ε > 0) and at least one target."""
+    epsilons = [float(e) for e in config["pretrain"]["epsilons"]]
+    has_both = 0.0 in epsilons and any(e > 0 for e in epsilons)
+    return list(config["sources"]) if has_both and config["targets"] else []
 
 
 def attack_radii(config: dict[str, Any]) -> list[float]:

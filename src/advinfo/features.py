@@ -104,3 +104,14 @@ def read_features(path: str | Path) -> tuple[dict[str, tuple[np.ndarray, np.ndar
 def _plain(value: Any) -> Any:
     """HDF5 attribute values as plain Python values."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def read_model_features(path: str | Path, weights_sha256: str, device: torch.device | str = "cpu",
+                        ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], dict[str, Any]]:  # fmt: skip
+    """({split: (features, labels)} as tensors on ``device``, attributes) of a features file that
+    must come from the weights with hash ``weights_sha256``; stale features raise naming the file."""
+    splits, attrs = read_features(path)
+    if attrs["weights_sha256"] != weights_sha256:
+        raise ValueError(f"{path} was extracted from other weights than the model's; delete it and rerun")
+    tensors = {s: (torch.from_numpy(z).to(device), torch.from_numpy(y).to(device)) for s, (z, y) in splits.items()}
+    return tensors, attrs

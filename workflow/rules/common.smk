@@ -19,13 +19,21 @@ os.environ.update(
 )
 
 from advinfo.codedeps import library_files
-from advinfo.config import GENERATED_DATASETS, attack_radii, check_config, model_grid
+from advinfo.config import (
+    GENERATED_DATASETS,
+    attack_radii,
+    check_config,
+    gap_sources,
+    model_grid,
+    reference_model,
+)
 
 # A clear one-line-per-problem error before any job runs, then snakemake fills defaults.
 check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 validate(config, "../schemas/config.schema.yaml")
 
 MODELS = model_grid(config)
+REFERENCE = reference_model(config)
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
@@ -38,6 +46,8 @@ INFORMATION_FIGURES = [
     for name in ("fig4_weight_logvar", "fig5_weight_norm", "fig6_tsne", "fisher_input")
     for ext in ("pdf", "png")
 ]
+DISTANCE_DIR = f"{RESULTS}/distance"
+TASK2VEC_EMBEDDING = f"{DISTANCE_DIR}/task2vec/embeddings/{{dataset}}.h5"
 TRANSFER_TABLES = [
     f"{RESULTS}/tables/transfer_{name}.{ext}"
     for name in ("linear", "finetune", "robustness")
@@ -54,6 +64,7 @@ wildcard_constraints:
     dataset=r"[a-z0-9_]+",
     target=r"[a-z0-9_]+",
     stages=r"[0-9]",
+    measure=r"emd|task2vec",
 
 
 def library(script):
@@ -87,6 +98,39 @@ def transfer_files():
     ]
 
 
+def reference_file(kind):
+    """``kind`` (a file name in a model's directory) of the distance reference network."""
+    return f"{RESULTS}/pretrain/{REFERENCE.path}/{kind}"
+
+
+def reference_features(dataset):
+    """Features of ``dataset``'s images under the distance reference network."""
+    return f"{RESULTS}/features/{REFERENCE.path}/{dataset}.h5"
+
+
+def distance_inputs(wildcards):
+    """What one distance compares: reference features (EMD) or Task2Vec embeddings."""
+    if wildcards.measure == "emd":
+        return {
+            "a": reference_features(wildcards.source),
+            "b": reference_features(wildcards.target),
+        }
+    return {
+        "a": TASK2VEC_EMBEDDING.format(dataset=wildcards.source),
+        "b": TASK2VEC_EMBEDDING.format(dataset=wildcards.target),
+    }
+
+
+def distance_files():
+    """Result JSON of every (measure, source, target) distance."""
+    return [
+        f"{DISTANCE_DIR}/{measure}/{source}/{target}.json"
+        for measure in config["distance"]["measures"]
+        for source in config["sources"]
+        for target in config["targets"]
+    ]
+
+
 def model_keys():
     """The identifying keys of every model of the grid, in the order of model_files()."""
     return [dataclasses.asdict(spec) for spec in MODELS]
@@ -101,6 +145,12 @@ def get_final_output():
     outputs += [f"{RESULTS}/tables/information.csv", *INFORMATION_FIGURES]
     if config["targets"]:
         outputs += [f"{RESULTS}/tables/transfer.csv", *TRANSFER_TABLES]
+        outputs += [f"{RESULTS}/tables/distance.{ext}" for ext in ("csv", "md", "html")]
+    outputs += [
+        f"{RESULTS}/figures/gap_vs_distance_{source}.{ext}"
+        for source in gap_sources(config)
+        for ext in ("pdf", "png")
+    ]
     return outputs
 
 

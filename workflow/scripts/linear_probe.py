@@ -3,13 +3,11 @@ under PGD through the whole network."""
 
 import logging
 
-import torch
-
 from advinfo.checkpoint import load_model
 from advinfo.config import model_record
 from advinfo.data import load_dataset
 from advinfo.device import job_device, model_inputs
-from advinfo.features import read_features
+from advinfo.features import read_model_features
 from advinfo.fileio import write_json
 from advinfo.logs import configure_logging
 from advinfo.models import with_head
@@ -22,16 +20,9 @@ log = logging.getLogger(__name__)
 def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
-    splits, attrs = read_features(smk.input.features)
-    if attrs["weights_sha256"] != meta["weights_sha256"]:
-        raise ValueError(f"{smk.input.features} was extracted from other weights than {smk.input.model}; "
-                         f"delete it and rerun")  # fmt: skip
-    (z_train, y_train), (z_test, y_test) = (
-        (torch.from_numpy(z).to(device), torch.from_numpy(y).to(device)) for z, y in (splits["train"], splits["test"])
-    )
-    opts = smk.params.probe
-    fit = fit_probe(z_train, y_train, attrs["num_classes"], opts["penalties"], opts["val_fraction"],
-                    int(smk.wildcards.seed), opts["max_iter"], opts["tol"])  # fmt: skip
+    splits, attrs = read_model_features(smk.input.features, meta["weights_sha256"], device)
+    (z_train, y_train), (z_test, y_test) = splits["train"], splits["test"]
+    fit = fit_probe(z_train, y_train, attrs["num_classes"], seed=int(smk.wildcards.seed), **smk.params.probe)
     test_acc = fit.probe.accuracy(z_test, y_test)
     log.info("probe l2=%g: test accuracy %.2f%% (%d L-BFGS iterations)", fit.probe.l2, test_acc, fit.iterations)
 

@@ -1,0 +1,117 @@
+# Dataset distances (Cui et al.'s EMD, Task2Vec) from one reference network, and the transfer
+# accuracy gap against distance (the paper's Figs. 3 and 7).
+
+
+# Task2Vec: the reference network with a probe head fitted on {dataset}, and the per-filter
+# diagonal Fisher of its weights.
+rule task2vec_embedding:
+    input:
+        model=reference_file("model.pt"),
+        features=reference_features("{dataset}"),
+        dataset=lambda wc: dataset_cache(wc.dataset),
+        code=library("task2vec_embedding"),
+    output:
+        embedding=TASK2VEC_EMBEDDING,
+    log:
+        f"{LOGS}/task2vec_embedding/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/task2vec_embedding/{{dataset}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["transfer"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    params:
+        task2vec=config["distance"]["task2vec"],
+        probe=config["transfer"]["probe"],
+        reference=REFERENCE.path,
+        seed=REFERENCE.seed,
+    script:
+        "../scripts/task2vec_embedding.py"
+
+
+# One (measure, source, target) distance.
+rule dataset_distance:
+    input:
+        unpack(distance_inputs),
+        code=library("dataset_distance"),
+    output:
+        json=f"{DISTANCE_DIR}/{{measure}}/{{source}}/{{target}}.json",
+    log:
+        f"{LOGS}/dataset_distance/{{measure}}/{{source}}/{{target}}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        gamma=config["distance"]["gamma"],
+        reference=REFERENCE.path,
+    script:
+        "../scripts/dataset_distance.py"
+
+
+# Every distance in one tidy CSV, and a source-by-target matrix per measure.
+rule distance_table:
+    input:
+        results=distance_files(),
+        code=library("distance_table"),
+    output:
+        csv=f"{RESULTS}/tables/distance.csv",
+        md=f"{RESULTS}/tables/distance.md",
+        html=report(
+            f"{RESULTS}/tables/distance.html",
+            caption="../report/distance.rst",
+            category="Distances",
+        ),
+    log:
+        f"{LOGS}/distance_table.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    script:
+        "../scripts/distance_table.py"
+
+
+# The robust-minus-standard transfer gap per target beside its distance, and Spearman's rho.
+rule gap_distance_table:
+    input:
+        transfer=f"{RESULTS}/tables/transfer.csv",
+        distance=f"{RESULTS}/tables/distance.csv",
+        code=library("gap_distance_table"),
+    output:
+        gaps=f"{RESULTS}/tables/gap_vs_distance.csv",
+        spearman=f"{RESULTS}/tables/gap_vs_distance_spearman.csv",
+    log:
+        f"{LOGS}/gap_distance_table.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    params:
+        mode=config["distance"]["gap_mode"],
+    script:
+        "../scripts/gap_distance_table.py"
+
+
+# Figs. 3 and 7: the gap against the distance from one source, Spearman's rho on the plot.
+rule plot_gap_distance:
+    input:
+        gaps=f"{RESULTS}/tables/gap_vs_distance.csv",
+        spearman=f"{RESULTS}/tables/gap_vs_distance_spearman.csv",
+        code=library("plot_gap_distance"),
+    output:
+        pdf=f"{RESULTS}/figures/gap_vs_distance_{{source}}.pdf",
+        png=report(
+            f"{RESULTS}/figures/gap_vs_distance_{{source}}.png",
+            caption="../report/gap_vs_distance.rst",
+            category="Distances",
+            subcategory="{source}",
+        ),
+    log:
+        f"{LOGS}/plot_gap_distance/{{source}}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    script:
+        "../scripts/plot_gap_distance.py"

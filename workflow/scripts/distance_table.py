@@ -1,0 +1,27 @@
+"""Collect every dataset distance into one tidy CSV and a source-by-target matrix per measure."""
+
+import logging
+
+from advinfo.fileio import read_json, write_csv, write_text
+from advinfo.logs import configure_logging
+from advinfo.tables import distance_sections, distance_table, render_html, render_markdown
+
+log = logging.getLogger(__name__)
+
+NOTE = ("EMD: Earth Mover's Distance between the class means of the reference network's features "
+        "(Cui et al. 2018), each class weighted by its share of the images. Task2Vec: symmetric normalised "
+        "cosine distance between the diagonal Fisher embeddings of the two tasks (Achille et al. 2019).")  # fmt: skip
+
+
+def main(smk) -> None:
+    table = distance_table([read_json(path) for path in smk.input.results])
+    write_csv(table, smk.output.csv)
+    sections = distance_sections(table)
+    write_text(render_markdown(sections, NOTE), smk.output.md)
+    write_text(render_html(sections, "Distances between source and target datasets", NOTE), smk.output.html)
+    log.info("wrote %d distances to %s", len(table), smk.output.csv)
+
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+    main(snakemake)  # noqa: F821
