@@ -18,6 +18,7 @@ from advinfo.config import (
     gap_sources,
     load_schema,
     model_grid,
+    ood_dataset,
     reference_model,
 )
 from advinfo.data import BUILDERS
@@ -190,3 +191,12 @@ def test_gap_figures_need_a_standard_and_a_robust_model(default_config):
     assert gap_sources(with_change(default_config, "pretrain.epsilons", [0.25, 0.5])) == []
     assert gap_sources(with_change(default_config, "pretrain.epsilons", [0])) == []
     assert gap_sources(with_change(default_config, "targets", [])) == []
+
+
+def test_out_of_distribution_images_come_from_another_dataset(default_config):
+    assert ood_dataset(default_config, "shapes") == "digits"
+    assert ood_dataset(default_config, "digits") == "mnist5k"
+    assert ood_dataset(with_change(default_config, "inversion.ood_dataset", "letters"), "shapes") == "letters"
+    assert ood_dataset(with_change(default_config, "inversion.ood_dataset", "shapes"), "shapes") is None
+    assert ood_dataset(with_change(default_config, "targets", []), "shapes") is None
+    assert ood_dataset(with_change(default_config, "inversion.n_ood", 0), "shapes") is None

@@ -7,8 +7,11 @@ import pandas as pd
 import pytest
 
 from advinfo.plots import (
+    plot_feature_visualisation,
     plot_fisher,
     plot_gap_vs_distance,
+    plot_inversion_grid,
+    plot_inversion_loss,
     plot_logvar_vs_eps,
     plot_tsne,
     plot_weight_norm,
@@ -63,3 +66,23 @@ def test_gap_vs_distance_writes_spearman_on_each_panel(tmp_path):
     assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="no transfer gaps for source 'digits'"):
         plot_gap_vs_distance(gaps, spearman_table(gaps), "digits")
+
+
+def test_inversion_figures_render(tmp_path):
+    rng = np.random.default_rng(0)
+    variants = ("inversion", "noise_once", "effective")
+    data = {"originals": rng.random((5, 3, 8, 8)), "in_distribution": np.array([True] * 3 + [False] * 2),
+            "images": {v: rng.random((5, 3, 8, 8)) for v in variants},
+            "loss": {v: np.exp(-np.linspace(0, 3, 20 + i))[:, None] * rng.random((1, 5)) for i, v in enumerate(variants)},
+            "feature_vis": {"images": rng.random((4, 3, 8, 8)), "coordinates": np.array([3, 1, 0, 2])}}  # fmt: skip
+    models = [("shapes/resnet_mini\nstandard", data), ("shapes/resnet_mini\npgd ε=0.5", data)]
+    figures = {"fig1": plot_inversion_grid(models), "fig2": plot_inversion_loss(models),
+               "vis": plot_feature_visualisation(models)}  # fmt: skip
+    assert len(figures["fig1"].axes) == 2 and len(figures["fig2"].axes) == 2
+    assert [t.get_text() for t in figures["fig1"].axes[0].get_yticklabels()] == ["original", "inversion", "noise once",
+                                                                                 "effective image"]  # fmt: skip
+    assert [line.get_label() for line in figures["fig2"].axes[0].lines] == ["inversion", "noise once", "effective image"]
+    assert [t.get_text() for t in figures["vis"].axes[0].get_xticklabels()] == ["z[3]", "z[1]", "z[0]", "z[2]"]
+    for name, fig in figures.items():
+        save_figure(fig, tmp_path / f"{name}.pdf", tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

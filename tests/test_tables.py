@@ -5,6 +5,8 @@ from __future__ import annotations
 from advinfo.tables import (
     distance_sections,
     distance_table,
+    inversion_sections,
+    inversion_table,
     pivot_sections,
     render_html,
     render_markdown,
@@ -107,3 +109,25 @@ def test_distance_table_is_tidy_and_pivots_to_a_matrix_per_measure():
     emd = sections[0][1]
     assert list(emd.columns) == ["source", "digits", "letters"]
     assert emd.iloc[0].tolist() == ["shapes", "2", "3"]
+
+
+def test_inversion_table_is_tidy_and_pivots_each_metric_with_the_right_best():
+    def result(method, eps, psnr, iters):
+        records = [{"variant": v, "image": i, "in_distribution": i < 2, "psnr": psnr + i, "ssim": 0.1 * i,
+                    "final_loss": 0.1, "clean_loss": 0.1, "iterations": 50, "iterations_to_threshold": iters}
+                   for v in ("inversion", "effective") for i in range(3)]  # fmt: skip
+        return {"source": "shapes", "arch": "resnet_mini", "method": method, "eps": eps, "seed": 0, "records": records}
+
+    table = inversion_table([result("pgd", 0.5, 20.0, 10), result("standard", 0.0, 10.0, 40)])
+    assert len(table) == 2 * 2 * 3 and list(table.columns[:8]) == ["source", "arch", "method", "eps", "seed",
+                                                                     "variant", "images", "image"]  # fmt: skip
+    assert table["images"].tolist()[:3] == ["source", "source", "out-of-distribution"]
+    sections = dict(inversion_sections(table))
+    psnr = sections["PSNR (dB) against the original — Source: shapes (resnet_mini)"]
+    assert list(psnr.columns) == ["variant", "images", "standard", "pgd ε=0.5"]
+    row = psnr[(psnr["variant"] == "inversion") & (psnr["images"] == "source")].iloc[0]
+    assert row["standard"] == "10.5" and row["pgd ε=0.5"] == "**20.5**"  # mean over the source images
+    iters = sections["iterations to the loss threshold (median over images that reach it) — Source: shapes (resnet_mini)"]
+    assert iters.iloc[0]["pgd ε=0.5"] == "**10**", "fewer iterations are better"
+    ssim = sections["SSIM against the original — Source: shapes (resnet_mini)"]
+    assert ssim.iloc[0]["standard"] in ("0.200", "**0.200**")

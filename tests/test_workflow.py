@@ -84,6 +84,7 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
     _check_transfer_outputs(checkout, state["meta"]["weights_sha256"])
     _check_information_outputs(checkout)
     _check_distance_outputs(checkout)
+    _check_inversion_outputs(checkout)
 
     again = snakemake(checkout, snakefile=snakefile)
     assert again.returncode == 0
@@ -102,7 +103,8 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
     library = checkout / "src/advinfo/tables.py"
     library.write_text(library.read_text() + "# an edit to the library\n")
     edited = planned_jobs(snakemake(checkout, "-n", snakefile=snakefile))
-    assert edited == {"pretrain_table": 1, "transfer_table": 1, "distance_table": 1, **downstream, "default": 1}
+    tables = {"pretrain_table": 1, "transfer_table": 1, "distance_table": 1, "inversion_table": 1}
+    assert edited == {**tables, **downstream, "default": 1}
 
 
 def _check_information_outputs(workdir: Path) -> None:
@@ -119,6 +121,23 @@ def _check_information_outputs(workdir: Path) -> None:
     for name in ("fig4_weight_logvar", "fig5_weight_norm", "fig6_tsne", "fisher_input"):
         assert (workdir / f"results/figures/{name}.png").stat().st_size > 10_000
         assert (workdir / f"results/figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def _check_inversion_outputs(workdir: Path) -> None:
+    from advinfo.inversion_file import load_inversion
+
+    data, attrs = load_inversion(workdir / MODEL / "inversion.h5")
+    assert attrs["eps"] == 0.5 and attrs["ood_dataset"] == "letters"
+    assert data["originals"].shape == (8 + 4, 3, 8, 8) and data["in_distribution"].sum() == 8
+    assert set(data["images"]) == {"inversion", "noise_once", "effective"}
+    assert all(len(loss) <= 101 for loss in data["loss"].values())
+    assert data["feature_vis"]["images"].shape == (6, 3, 8, 8)
+    table = pd.read_csv(workdir / "results/tables/inversion.csv")
+    assert len(table) == 2 * 3 * 12 and set(table["images"]) == {"source", "out-of-distribution"}
+    assert table["psnr"].between(0, 60).all() and table["ssim"].between(-1, 1).all()
+    assert "PSNR (dB) against the original" in (workdir / "results/tables/inversion.md").read_text()
+    for name in ("fig1_inversion", "fig2_inversion_loss", "feature_visualisation"):
+        assert (workdir / f"results/figures/{name}.png").stat().st_size > 10_000
 
 
 def _check_distance_outputs(workdir: Path) -> None:

@@ -184,6 +184,16 @@ def gap_sources(config: dict[str, Any]) -> list[str]:
     return list(config["sources"]) if has_both and config["targets"] else []
 
 
+def ood_dataset(config: dict[str, Any], source: str) -> str | None:
+    """The dataset whose images a model of ``source`` inverts as out-of-distribution examples:
+    ``inversion.ood_dataset``, or by default the first target that is not the source; none when
+    that is the source itself or no such target exists."""
+    name = config["inversion"]["ood_dataset"]
+    if name is None:
+        name = next((t for t in config["targets"] if t != source), None)
+    return None if name == source or config["inversion"]["n_ood"] == 0 else name
+
+
 def attack_radii(config: dict[str, Any]) -> list[float]:
     """Radii at which transferred heads are attacked: transfer.robustness.epsilons, or by
     default the non-zero training radii (so every robust model is attacked at its own ε)."""

@@ -24,11 +24,11 @@ def robustness_table(records: Sequence[dict[str, Any]], final_norms: Sequence[fl
     return pd.DataFrame(rows).sort_values(order, ignore_index=True)[MODEL_KEYS + ["test_eps", "accuracy", "weight_norm"]]
 
 
-def _cell(mean: float, std: float, count: int) -> str:
+def _cell(mean: float, std: float, count: int, decimals: int = 1) -> str:
     """A table cell: the mean, ± the std over seeds when there are several; a dash if absent."""
     if pd.isna(mean):
         return "–"
-    return f"{mean:.1f}" if count == 1 else f"{mean:.1f} ± {std:.1f}"
+    return f"{mean:.{decimals}f}" if count == 1 else f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
 def robustness_markdown(table: pd.DataFrame) -> str:
@@ -80,7 +80,8 @@ def _mode_first_linear(column: pd.Series) -> pd.Series:
     return column.replace("linear", "0linear") if column.name == "mode" else column
 
 
-def pivot_sections(long: pd.DataFrame, rows: Sequence[str], value: str) -> list[tuple[str, pd.DataFrame]]:
+def pivot_sections(long: pd.DataFrame, rows: Sequence[str], value: str, lower_is_better: bool = False,
+                   decimals: int = 1) -> list[tuple[str, pd.DataFrame]]:  # fmt: skip
     """One (title, table of strings) per (source, arch): a row per value of ``rows``, a column per
     model (by ε, then method), mean ± std of ``value`` over seeds, best of each row in **bold**."""
     keys = ["source", "arch", *rows, "eps", "method"]
@@ -95,11 +96,11 @@ def pivot_sections(long: pd.DataFrame, rows: Sequence[str], value: str) -> list[
             row_key = row_key if isinstance(row_key, tuple) else (row_key,)
             by_model = {model_label(m, e): (mean, std, n) for e, m, mean, std, n in
                         group[["eps", "method", "mean", "std", "count"]].itertuples(index=False)}  # fmt: skip
-            best = group["mean"].max()
+            best = group["mean"].min() if lower_is_better else group["mean"].max()
             cells = []
             for label in labels:
                 mean, std, n = by_model.get(label, (float("nan"), float("nan"), 0))
-                text = _cell(mean, std, n)
+                text = _cell(mean, std, n, decimals)
                 cells.append(f"**{text}**" if mean == best else text)
             table_rows.append([f"{k:g}" if isinstance(k, float) else str(k) for k in row_key] + cells)
         sections.append((f"Source: {source} ({arch})", pd.DataFrame(table_rows, columns=[*rows, *labels])))
@@ -159,4 +160,35 @@ def distance_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         name = "EMD" if measure == "emd" else "Task2Vec"
         title = f"{name} distance (reference: {block['reference'].iloc[0]})"
         sections.append((title, cells.rename_axis(columns=None)))
+    return sections
+
+
+INVERSION_METRICS = {  # column: (title, how images are summarised per model, lower is better, decimals)
+    "psnr": ("PSNR (dB) against the original", "mean", False, 1),
+    "ssim": ("SSIM against the original", "mean", False, 3),
+    "clean_loss": ("||f_w(x̂) − f_w(x)|| / ||f_w(x)||", "mean", True, 3),
+    "iterations_to_threshold": ("iterations to the loss threshold (median over images that reach it)", "median",
+                                True, 0),
+}  # fmt: skip
+
+
+def inversion_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Tidy table, one row per (model, variant, image) of the models' inversion records."""
+    rows = [{**{k: res[k] for k in MODEL_KEYS}, **rec} for res in results for rec in res["records"]]
+    frame = pd.DataFrame(rows)
+    frame["images"] = frame["in_distribution"].map({True: "source", False: "out-of-distribution"})
+    order = ["source", "arch", "eps", "method", "seed", "variant", "image"]
+    columns = MODEL_KEYS + ["variant", "images", "image", "psnr", "ssim", "clean_loss", "final_loss",
+                            "iterations", "iterations_to_threshold", "in_distribution"]  # fmt: skip
+    return frame.sort_values(order, ignore_index=True)[columns]
+
+
+def inversion_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Pivots of :data:`INVERSION_METRICS`: a row per (variant, images), a column per model."""
+    sections = []
+    keys = MODEL_KEYS + ["variant", "images"]
+    for column, (title, how, lower, decimals) in INVERSION_METRICS.items():
+        per_model = table.groupby(keys, sort=False, as_index=False)[column].agg(how)
+        for heading, frame in pivot_sections(per_model, ["variant", "images"], column, lower, decimals):
+            sections.append((f"{title} — {heading}", frame))
     return sections

@@ -25,6 +25,7 @@ from advinfo.config import (
     check_config,
     gap_sources,
     model_grid,
+    ood_dataset,
     reference_model,
 )
 
@@ -44,6 +45,11 @@ TRANSFER_DIR = f"{RESULTS}/transfer/{MODEL_ID}/{{target}}"
 INFORMATION_FIGURES = [
     f"{RESULTS}/figures/{name}.{ext}"
     for name in ("fig4_weight_logvar", "fig5_weight_norm", "fig6_tsne", "fisher_input")
+    for ext in ("pdf", "png")
+]
+INVERSION_FIGURES = [
+    f"{RESULTS}/figures/{name}.{ext}"
+    for name in ("fig1_inversion", "fig2_inversion_loss", "feature_visualisation")
     for ext in ("pdf", "png")
 ]
 DISTANCE_DIR = f"{RESULTS}/distance"
@@ -131,6 +137,13 @@ def distance_files():
     ]
 
 
+def inversion_inputs(wildcards):
+    """The source dataset, and the out-of-distribution one when there is one."""
+    ood = ood_dataset(config, wildcards.source)
+    inputs = {"source": dataset_cache(wildcards.source)}
+    return inputs | ({"ood": dataset_cache(ood)} if ood else {})
+
+
 def model_keys():
     """The identifying keys of every model of the grid, in the order of model_files()."""
     return [dataclasses.asdict(spec) for spec in MODELS]
@@ -143,6 +156,8 @@ def get_final_output():
         f"{RESULTS}/tables/pretrain_robustness.md",
     ]
     outputs += [f"{RESULTS}/tables/information.csv", *INFORMATION_FIGURES]
+    outputs += [f"{RESULTS}/tables/inversion.{ext}" for ext in ("csv", "md", "html")]
+    outputs += INVERSION_FIGURES
     if config["targets"]:
         outputs += [f"{RESULTS}/tables/transfer.csv", *TRANSFER_TABLES]
         outputs += [f"{RESULTS}/tables/distance.{ext}" for ext in ("csv", "md", "html")]

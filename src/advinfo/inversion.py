@@ -1,0 +1,194 @@
+"""What a representation keeps of its image: inversion (the paper's Def. 0.1, Eq. 3), inversion
+through weights perturbed once by the posterior noise ("noise once"), effective images
+(Def. 0.7, Eq. 10), and feature visualisation (Engstrom et al. 2019).
+
+* inversion:   x̂ = argmin_x' ||f_w(x') − z̄|| / ||z̄||,        z̄ = f_w(x)
+* noise once:  x̂ = argmin_x' ||f_{w+n}(x') − z̄|| / ||z̄||,    n ~ N(0, Σ*) drawn once; only z̄
+               is given, as in a real inversion
+* effective:   x̂ = argmin_x' ||f_w(x') − f_{w+n}(x)|| / ||f_{w+n}(x)||: what the classifier sees of x
+               under the weight noise SGD leaves
+
+Each starts from x'(0) ~ N(0.5, σ) clamped to [0, 1] and runs Adam on the pixels, projected
+back to [0, 1] after every step (the robustness library's normalised loss). Σ* is the
+diagonal posterior of :mod:`advinfo.posterior`. Images are optimised as one batch; BatchNorm
+is in eval mode, so every image's problem is independent of the others.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from advinfo.train import DivergenceError
+
+Fn = Callable[[torch.Tensor], torch.Tensor]
+VARIANTS = ("inversion", "noise_once", "effective")
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """The optimisation of every inversion (defaults: the embedded config's)."""
+
+    sigma: float = 0.1  # x'(0) ~ N(0.5, σ)
+    lr: float = 0.02  # Adam on the pixels
+    max_iters: int = 500
+    window: int = 50  # converged when the mean loss fell by less than tol (relative) over window iterations
+    tol: float = 0.01
+    seed: int = 0
+
+
+def frozen(model: nn.Module) -> nn.Module:
+    """An eval-mode copy whose weights need no gradient (only the image is optimised)."""
+    out = copy.deepcopy(model).eval()
+    for p in out.parameters():
+        p.requires_grad_(False)
+    return out
+
+
+def perturbed(model: nn.Module, logvar: dict[str, torch.Tensor], generator: torch.Generator) -> nn.Module:
+    """A frozen copy with weights w + n, n ~ N(0, exp(logvar)) drawn once (on the CPU, so a seed
+    gives the same noise on any device)."""
+    out = frozen(model)
+    params = dict(out.named_parameters())
+    missing = sorted(set(params) - set(logvar))
+    if missing:
+        raise ValueError(f"the weight posterior has no log-variance for {missing[:3]}: it belongs to another model")
+    for name, p in params.items():
+        std = logvar[name].float().mul(0.5).exp()
+        p.add_((torch.randn(std.shape, generator=generator) * std).to(p.device))
+    return out
+
+
+def start_images(shape: tuple[int, ...], sigma: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """x'(0) ~ N(0.5, σ), clamped to [0, 1]."""
+    return (0.5 + sigma * torch.randn(shape, generator=generator)).clamp_(0, 1).to(device)
+
+
+def converged(mean_losses: list[float], window: int, tol: float) -> bool:
+    """True once the mean loss fell by less than ``tol`` (relative) over the last ``window`` iterations."""
+    if len(mean_losses) <= window:
+        return False
+    old, new = mean_losses[-window - 1], mean_losses[-1]
+    return old - new < tol * old
+
+
+def invert(f: Fn, target: torch.Tensor, image_size: tuple[int, int], cfg: InversionConfig, generator: torch.Generator,
+           desc: str = "invert", progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
+    """(images, losses): x' (N, 3, H, W) minimising ||f(x') − target|| / ||target|| per image, and
+    the loss of every image at every iteration, shape (iterations + 1, N); the last row is the
+    final images'."""
+    x = start_images((len(target), 3, *image_size), cfg.sigma, generator, target.device).requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=cfg.lr)
+    norms = target.norm(dim=1).clamp_min(1e-12)
+    history: list[np.ndarray] = []
+    means: list[float] = []
+    for _ in tqdm(range(cfg.max_iters), desc=desc, disable=not progress, mininterval=5):
+        loss = (f(x) - target).norm(dim=1) / norms
+        history.append(loss.detach().cpu().numpy())
+        means.append(float(history[-1].mean()))
+        if not np.isfinite(means[-1]):
+            raise DivergenceError(f"{desc}: non-finite inversion loss at iteration {len(means)}")
+        if converged(means, cfg.window, cfg.tol):
+            break
+        opt.zero_grad()
+        loss.sum().backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    with torch.no_grad():
+        history.append(((f(x) - target).norm(dim=1) / norms).cpu().numpy())
+    return x.detach(), np.stack(history)
+
+
+def invert_variants(model: nn.Module, logvar: dict[str, torch.Tensor], images: torch.Tensor,
+                    cfg: InversionConfig, progress: bool = True) -> dict[str, tuple[torch.Tensor, np.ndarray]]:  # fmt: skip
+    """{variant: (images, losses)} for inversion, noise once and the effective image of
+    ``images`` (float in [0, 1]); the noise n is drawn once and shared by the two noisy variants."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    clean = frozen(model)
+    noisy = perturbed(model, logvar, generator)
+    with torch.no_grad():
+        z, z_noisy = clean.features(images), noisy.features(images)
+    problems = {"inversion": (clean.features, z), "noise_once": (noisy.features, z),
+                "effective": (clean.features, z_noisy)}  # fmt: skip
+    size = tuple(images.shape[2:])
+    # Every variant starts from the same x'(0), so their curves differ only by the problem.
+    return {variant: invert(f, target, size, cfg, torch.Generator().manual_seed(cfg.seed), variant, progress)
+            for variant, (f, target) in problems.items()}  # fmt: skip
+
+
+def visualise_features(model: nn.Module, coordinates: list[int], image_size: tuple[int, int], iterations: int,
+                       cfg: InversionConfig, device: torch.device) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
+    """(images, activations): for each coordinate k, an image in [0, 1] that maximises z_k
+    (gradient ascent by Adam from x'(0) ~ N(0.5, σ)), and z_k of that image."""
+    f = frozen(model).features
+    generator = torch.Generator().manual_seed(cfg.seed)
+    x = start_images((len(coordinates), 3, *image_size), cfg.sigma, generator, device).requires_grad_(True)
+    index = torch.as_tensor(coordinates, device=device)
+    rows = torch.arange(len(coordinates), device=device)
+    opt = torch.optim.Adam([x], lr=cfg.lr)
+    for _ in range(iterations):
+        opt.zero_grad()
+        (-f(x)[rows, index].sum()).backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    with torch.no_grad():
+        return x.detach(), f(x)[rows, index].cpu().numpy()
+
+
+def top_coordinates(z: torch.Tensor, k: int) -> list[int]:
+    """The ``k`` coordinates of z with the largest mean over a batch: the features most in use."""
+    return z.mean(0).topk(min(k, z.shape[1])).indices.tolist()
+
+
+def first_per_class(labels: torch.Tensor, n: int) -> list[int]:
+    """Indices of ``n`` images taking classes in turn (the first of each class, then the second, ...),
+    so a small fixed set shows many classes."""
+    by_class = [torch.nonzero(labels == c).flatten().tolist() for c in torch.unique(labels).tolist()]
+    order = [idx[i] for i in range(max(map(len, by_class))) for idx in by_class if i < len(idx)]
+    return order[:n]
+
+
+def iterations_to(losses: np.ndarray, threshold: float) -> np.ndarray:
+    """Per image, the first iteration at which its loss is at most ``threshold`` (NaN if never)."""
+    reached = losses <= threshold
+    return np.where(reached.any(0), reached.argmax(0), np.nan).astype(float)
+
+
+def image_quality(images: np.ndarray, originals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(PSNR in dB, SSIM) of each image (N, C, H, W) in [0, 1] against its original (scikit-image)."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    psnr = [peak_signal_noise_ratio(o, x, data_range=1.0) for x, o in zip(images, originals, strict=True)]
+    ssim = [structural_similarity(o, x, data_range=1.0, channel_axis=0, win_size=min(7, o.shape[-1] // 2 * 2 - 1))
+            for x, o in zip(images, originals, strict=True)]  # fmt: skip
+    return np.asarray(psnr), np.asarray(ssim)
+
+
+def describe(results: dict[str, tuple[torch.Tensor, np.ndarray]], model: nn.Module, originals: torch.Tensor,
+             in_distribution: np.ndarray, threshold: float) -> list[dict[str, object]]:  # fmt: skip
+    """One record per (variant, image): PSNR and SSIM against the original, the final loss of the
+    variant's own problem, the clean loss ||f_w(x̂) − f_w(x)|| / ||f_w(x)|| (comparable across
+    variants), iterations run, and the first iteration whose loss is at most ``threshold``."""
+    f = frozen(model).features
+    with torch.no_grad():
+        z = f(originals)
+        clean = {v: ((f(x) - z).norm(dim=1) / z.norm(dim=1).clamp_min(1e-12)).cpu().numpy() for v, (x, _) in results.items()}
+    base = originals.cpu().numpy()
+    records = []
+    for variant, (x, losses) in results.items():
+        psnr, ssim = image_quality(x.cpu().numpy(), base)
+        reached = iterations_to(losses, threshold)
+        for i in range(len(base)):
+            records.append({"variant": variant, "image": i, "in_distribution": bool(in_distribution[i]),
+                            "psnr": float(psnr[i]), "ssim": float(ssim[i]), "final_loss": float(losses[-1, i]),
+                            "clean_loss": float(clean[variant][i]), "iterations": len(losses) - 1,
+                            "iterations_to_threshold": None if np.isnan(reached[i]) else int(reached[i])})  # fmt: skip
+    return records

@@ -1,0 +1,85 @@
+# Inversion of representations (the paper's Figs. 1 and 2): plain, with the weight noise
+# injected once, effective images, feature visualisation, and their quality.
+
+
+# Fixed source and out-of-distribution test images inverted three ways, and feature visualisation.
+rule invert:
+    input:
+        unpack(inversion_inputs),
+        model=f"{MODEL_DIR}/model.pt",
+        posterior=f"{MODEL_DIR}/posterior.h5",
+        code=library("invert"),
+    output:
+        h5=f"{MODEL_DIR}/inversion.h5",
+        json=f"{MODEL_DIR}/inversion.json",
+    log:
+        f"{LOGS}/invert/{MODEL_ID}.log",
+    benchmark:
+        f"{BENCH}/invert/{MODEL_ID}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["inversion"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    params:
+        options=config["inversion"],
+        ood=lambda wc: ood_dataset(config, wc.source),
+    script:
+        "../scripts/invert.py"
+
+
+# PSNR, SSIM, losses and iterations to the loss threshold of every inversion: tidy CSV and pivots.
+rule inversion_table:
+    input:
+        results=model_files("inversion.json"),
+        code=library("inversion_table"),
+    output:
+        csv=f"{RESULTS}/tables/inversion.csv",
+        md=f"{RESULTS}/tables/inversion.md",
+        html=report(
+            f"{RESULTS}/tables/inversion.html",
+            caption="../report/inversion_table.rst",
+            category="Inversion",
+        ),
+    log:
+        f"{LOGS}/inversion_table.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    script:
+        "../scripts/inversion_table.py"
+
+
+# Fig. 1 (originals, inversion, noise once, effective images), Fig. 2 (loss per iteration) and
+# the feature visualisation, from every model's inversion file.
+rule plot_inversion:
+    input:
+        inversions=model_files("inversion.h5"),
+        code=library("plot_inversion"),
+    output:
+        fig1_pdf=f"{RESULTS}/figures/fig1_inversion.pdf",
+        fig1_png=report(
+            f"{RESULTS}/figures/fig1_inversion.png",
+            caption="../report/fig1_inversion.rst",
+            category="Inversion",
+        ),
+        fig2_pdf=f"{RESULTS}/figures/fig2_inversion_loss.pdf",
+        fig2_png=report(
+            f"{RESULTS}/figures/fig2_inversion_loss.png",
+            caption="../report/fig2_inversion_loss.rst",
+            category="Inversion",
+        ),
+        vis_pdf=f"{RESULTS}/figures/feature_visualisation.pdf",
+        vis_png=report(
+            f"{RESULTS}/figures/feature_visualisation.png",
+            caption="../report/feature_visualisation.rst",
+            category="Inversion",
+        ),
+    log:
+        f"{LOGS}/plot_inversion.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    script:
+        "../scripts/plot_inversion.py"

@@ -1,0 +1,70 @@
+"""Inversion, noise-once inversion and effective images of fixed source and out-of-distribution
+test images under one model, feature visualisation, and their quality."""
+
+import logging
+
+import numpy as np
+import torch
+
+from advinfo.checkpoint import load_model
+from advinfo.config import model_record
+from advinfo.data import load_dataset, to_unit
+from advinfo.device import job_device, model_inputs
+from advinfo.fileio import write_json
+from advinfo.inversion import (
+    InversionConfig,
+    describe,
+    first_per_class,
+    invert_variants,
+    top_coordinates,
+    visualise_features,
+)
+from advinfo.inversion_file import save_inversion
+from advinfo.logs import configure_logging
+from advinfo.posterior import load_posterior
+
+log = logging.getLogger(__name__)
+
+
+def _fixed_images(path: str, n: int, size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = model_inputs(load_dataset(path), "test", size, device)
+    keep = first_per_class(y, n)
+    return to_unit(x[keep]), y[keep]
+
+
+def main(smk) -> None:
+    device = job_device(smk.threads)
+    model, meta = load_model(smk.input.model, device)
+    logvar = load_posterior(smk.input.posterior)
+    opts, size = smk.params.options, meta["image_size"]
+    parts = [_fixed_images(smk.input.source, opts["n_images"], size, device)]
+    if smk.params.ood:
+        parts.append(_fixed_images(smk.input.ood, opts["n_ood"], size, device))
+    images, labels = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    in_dist = np.arange(len(images)) < len(parts[0][0])
+    cfg = InversionConfig(opts["sigma"], opts["lr"], opts["max_iters"], opts["window"], opts["tol"], int(smk.wildcards.seed))
+    results = invert_variants(model, logvar, images, cfg)
+    with torch.no_grad():
+        coordinates = top_coordinates(model.eval().features(images[torch.from_numpy(in_dist)]), opts["feature_vis"]["coordinates"])
+    vis, activation = visualise_features(model, coordinates, (size, size), opts["feature_vis"]["iterations"], cfg, device)
+    records = describe(results, model, images, in_dist, opts["loss_threshold"])
+    attrs = {**model_record(smk.wildcards), "ood_dataset": smk.params.ood or "", "weights_sha256": meta["weights_sha256"]}
+    arrays = {
+        "originals": images.cpu().numpy(), "labels": labels.cpu().numpy(), "in_distribution": in_dist,
+        "images": {v: x.cpu().numpy() for v, (x, _) in results.items()},
+        "loss": {v: losses for v, (_, losses) in results.items()},
+        "feature_vis": {"images": vis.cpu().numpy(), "coordinates": np.asarray(coordinates), "activation": activation},
+    }  # fmt: skip
+    save_inversion(smk.output.h5, arrays, attrs)
+    write_json({**attrs, "ood_dataset": smk.params.ood, "loss_threshold": opts["loss_threshold"], "records": records},
+               smk.output.json)  # fmt: skip
+    for variant, (_, losses) in results.items():
+        mine = [r for r in records if r["variant"] == variant]
+        log.info("%s: %d iterations, final loss %.3f, PSNR %.2f dB, SSIM %.3f (means over %d images)", variant,
+                 len(losses) - 1, losses[-1].mean(), np.mean([r["psnr"] for r in mine]),
+                 np.mean([r["ssim"] for r in mine]), len(mine))  # fmt: skip
+
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+    main(snakemake)  # noqa: F821
