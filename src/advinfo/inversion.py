@@ -78,8 +78,9 @@ def converged(mean_losses: list[float], window: int, tol: float) -> bool:
     return old - new < tol * old
 
 
-def invert(f: Fn, target: torch.Tensor, image_size: tuple[int, int], cfg: InversionConfig, generator: torch.Generator,
-           desc: str = "invert", progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
+def invert(f: Fn, target: torch.Tensor, image_size: tuple[int, int], cfg: InversionConfig,
+           generator: torch.Generator, desc: str = "invert",
+           progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
     """(images, losses): x' (N, 3, H, W) minimising ||f(x') − target|| / ||target|| per image, and
     the loss of every image at every iteration, shape (iterations + 1, N); the last row is the
     final images'."""
@@ -180,7 +181,8 @@ def describe(results: dict[str, tuple[torch.Tensor, np.ndarray]], model: nn.Modu
     f = frozen(model).features
     with torch.no_grad():
         z = f(originals)
-        clean = {v: ((f(x) - z).norm(dim=1) / z.norm(dim=1).clamp_min(1e-12)).cpu().numpy() for v, (x, _) in results.items()}
+        norms = z.norm(dim=1).clamp_min(1e-12)
+        clean = {v: ((f(x) - z).norm(dim=1) / norms).cpu().numpy() for v, (x, _) in results.items()}
     base = originals.cpu().numpy()
     records = []
     for variant, (x, losses) in results.items():

@@ -42,13 +42,16 @@ def main(smk) -> None:
         parts.append(_fixed_images(smk.input.ood, opts["n_ood"], size, device))
     images, labels = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     in_dist = np.arange(len(images)) < len(parts[0][0])
-    cfg = InversionConfig(opts["sigma"], opts["lr"], opts["max_iters"], opts["window"], opts["tol"], int(smk.wildcards.seed))
+    cfg = InversionConfig(opts["sigma"], opts["lr"], opts["max_iters"], opts["window"], opts["tol"],
+                          seed=int(smk.wildcards.seed))  # fmt: skip
     results = invert_variants(model, logvar, images, cfg)
+    vis_opts = opts["feature_vis"]
     with torch.no_grad():
-        coordinates = top_coordinates(model.eval().features(images[torch.from_numpy(in_dist)]), opts["feature_vis"]["coordinates"])
-    vis, activation = visualise_features(model, coordinates, (size, size), opts["feature_vis"]["iterations"], cfg, device)
+        coordinates = top_coordinates(model.eval().features(images[: len(parts[0][0])]), vis_opts["coordinates"])
+    vis, activation = visualise_features(model, coordinates, (size, size), vis_opts["iterations"], cfg, device)
     records = describe(results, model, images, in_dist, opts["loss_threshold"])
-    attrs = {**model_record(smk.wildcards), "ood_dataset": smk.params.ood or "", "weights_sha256": meta["weights_sha256"]}
+    attrs = {**model_record(smk.wildcards), "ood_dataset": smk.params.ood or "",
+             "weights_sha256": meta["weights_sha256"]}  # fmt: skip
     arrays = {
         "originals": images.cpu().numpy(), "labels": labels.cpu().numpy(), "in_distribution": in_dist,
         "images": {v: x.cpu().numpy() for v, (x, _) in results.items()},
