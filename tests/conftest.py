@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +18,52 @@ from advinfo.train import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+TINY = ROOT / ".test" / "config.yaml"
+
+
+def snakemake(workdir: Path, *args: str, config: Path = TINY, snakefile: Path = ROOT / "Snakefile",
+              **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:  # fmt: skip
+    """Snakemake on the tiny config in ``workdir`` (2 cores); ``background=True`` returns the process."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
+           "--configfile", str(config), "--cores", "2", *args]  # fmt: skip
+    if kwargs.pop("background", False):
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=kwargs.pop("timeout", 900), **kwargs)
+
+
+def planned_jobs(dry_run: subprocess.CompletedProcess) -> dict[str, int]:
+    """{rule: count} from the "Job stats" table of a dry run."""
+    text = dry_run.stdout + dry_run.stderr
+    assert "Job stats:" in text, text[-2000:]
+    table = text.split("Job stats:", 1)[1].splitlines()[3:]
+    jobs = {}
+    for line in table:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def copy_checkout(dest: Path) -> Path:
+    """A copy of the workflow and its library, so a test can edit scripts without touching the repository."""
+    dest.mkdir(parents=True)
+    for name in ("Snakefile", "profiles", "workflow", "src", "config", "envs"):
+        source = ROOT / name
+        if source.is_symlink() or source.is_file():
+            shutil.copy2(source, dest / name, follow_symlinks=False)
+        else:
+            shutil.copytree(source, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A checkout where the tiny config ran to completion locally, shared by the tests that only read it."""
+    checkout = copy_checkout(tmp_path_factory.mktemp("tiny") / "checkout")
+    result = snakemake(checkout, snakefile=checkout / "Snakefile")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return checkout
 
 
 @pytest.fixture(scope="session")

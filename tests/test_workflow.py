@@ -5,10 +5,7 @@ killed mid-run resumes to the same weights."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,48 +16,15 @@ import psutil
 import pytest
 import torch
 import yaml
-from conftest import ROOT
+from conftest import TINY, copy_checkout, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
-TINY = ROOT / ".test" / "config.yaml"
 MODEL = "results/pretrain/digits/resnet_mini/pgd-eps0.5-seed0"
-
-
-def snakemake(workdir: Path, *args: str, config: Path = TINY, snakefile: Path = ROOT / "Snakefile",
-              **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:  # fmt: skip
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
-           "--configfile", str(config), "--cores", "2", *args]  # fmt: skip
-    if kwargs.pop("background", False):
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, **kwargs)
-
-
-def planned_jobs(dry_run: subprocess.CompletedProcess) -> dict[str, int]:
-    """{rule: count} from the "Job stats" table of a dry run."""
-    text = dry_run.stdout + dry_run.stderr
-    assert "Job stats:" in text, text[-2000:]
-    table = text.split("Job stats:", 1)[1].splitlines()[3:]
-    jobs = {}
-    for line in table:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
 
 
 @pytest.fixture
 def checkout(tmp_path) -> Path:
-    """A copy of the workflow and its library, so a test can edit scripts without touching the repository."""
-    dest = tmp_path / "checkout"
-    dest.mkdir()
-    for name in ("Snakefile", "profiles", "workflow", "src", "config", "envs"):
-        source = ROOT / name
-        if source.is_symlink() or source.is_file():
-            shutil.copy2(source, dest / name, follow_symlinks=False)
-        else:
-            shutil.copytree(source, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-    return dest
+    return copy_checkout(tmp_path / "checkout")
 
 
 def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checkout):
@@ -100,6 +64,11 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
     plot.write_text(plot.read_text() + "# an edit to one figure\n")
     assert planned_jobs(snakemake(checkout, "-n", snakefile=snakefile)) == {"plot_tsne": 1, "default": 1}
     assert snakemake(checkout, snakefile=snakefile).returncode == 0
+    figure = checkout / "results/figures/fig4_weight_logvar.png"
+    before = figure.stat().st_mtime_ns
+    forced = snakemake(checkout, "-f", "results/figures/fig4_weight_logvar.png", snakefile=snakefile)
+    assert forced.returncode == 0 and "1 of 1 steps (100%) done" in forced.stderr, "-f re-executes exactly one job"
+    assert "rule plot_weight_logvar:" in forced.stderr and figure.stat().st_mtime_ns > before
     library = checkout / "src/advinfo/tables.py"
     library.write_text(library.read_text() + "# an edit to the library\n")
     edited = planned_jobs(snakemake(checkout, "-n", snakefile=snakefile))

@@ -1,10 +1,31 @@
-"""Where a job runs and its data in the form a model takes, on that device."""
+"""Where a job runs and its data in the form a model takes, on that device.
+
+GPU placement: Snakemake's ``--resources gpu=N`` bounds how many GPU jobs run at once but
+assigns no device, so on a multi-GPU host every job would land on GPU 0. A GPU job therefore
+claims a free GPU itself, by an exclusive ``flock`` on a per-GPU lock file in a per-host
+directory, and holds it until the process exits (the kernel releases it, also after a crash).
+Lock files are named by physical GPU (the entries of ``CUDA_VISIBLE_DEVICES`` when it is set).
+Under SLURM (``SLURM_JOB_ID`` set) the scheduler has placed the job already, so it uses the
+GPU it was given and takes no lock.
+"""
 
 from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
 
 import torch
 
 from advinfo.data import ImageDataset, adapt
+
+log = logging.getLogger(__name__)
+LOCK_DIR_ENV = "ADVINFO_GPU_LOCK_DIR"
+_held: list[IO[str]] = []  # the claimed GPU's lock file, open for the life of the process
 
 
 def pick_device() -> torch.device:
@@ -12,10 +33,52 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def gpu_lock_dir() -> Path:
+    """Where GPU jobs of this host meet: ``$ADVINFO_GPU_LOCK_DIR`` or a per-user temp folder."""
+    return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / f"advinfo-gpu-locks-{os.getuid()}")
+
+
+def visible_gpus(count: int) -> list[str]:
+    """Physical ids of the ``count`` GPUs this process sees, in torch's index order."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible is not None else []
+    return ids[:count] if len(ids) >= count else [str(i) for i in range(count)]
+
+
+def claim_gpu(gpus: list[str], lock_dir: Path, poll_seconds: float = 2.0) -> tuple[int, IO[str]]:
+    """(index into ``gpus``, open lock file) of the first GPU no other process holds, waiting
+    while all are taken. The GPU stays claimed until the file is closed or the process ends."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    waited = False
+    while True:
+        for index, gpu in enumerate(gpus):
+            handle = open(lock_dir / f"gpu{gpu}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            return index, handle
+        if not waited:
+            log.info("all %d GPUs are taken by other jobs; waiting for one (locks in %s)", len(gpus), lock_dir)
+            waited = True
+        time.sleep(poll_seconds)
+
+
 def job_device(threads: int) -> torch.device:
-    """The device of a job, with torch limited to the job's ``threads`` CPU threads."""
+    """The device of a job, with torch limited to the job's ``threads`` CPU threads: a GPU of
+    its own when there are GPUs (see the module docstring), else the CPU."""
     torch.set_num_threads(threads)
-    return pick_device()
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    if os.environ.get("SLURM_JOB_ID"):
+        return torch.device("cuda:0")
+    if not _held:
+        index, handle = claim_gpu(visible_gpus(torch.cuda.device_count()), gpu_lock_dir())
+        _held.append(handle)
+        torch.cuda.set_device(index)
+        log.info("running on GPU %d of %d", index, torch.cuda.device_count())
+    return torch.device(f"cuda:{torch.cuda.current_device()}")
 
 
 def model_inputs(ds: ImageDataset, split: str, image_size: int, device: torch.device,

@@ -73,6 +73,23 @@ wildcard_constraints:
     measure=r"emd|task2vec",
 
 
+def report_labels(paper, **extra):
+    """Labels of a report item: the paper's figure or table it reproduces and the models it shows."""
+    pre = config["pretrain"]
+    eps = ", ".join(f"{float(e):g}" for e in pre["epsilons"])
+    methods = ", ".join(
+        ["standard"] * (0.0 in map(float, pre["epsilons"])) + pre["methods"]
+    )
+    return {
+        "paper": paper,
+        "sources": ", ".join(config["sources"]),
+        "archs": ", ".join(config["archs"]),
+        "methods": methods,
+        "eps": eps,
+        **extra,
+    }
+
+
 def library(script):
     """Library sources the job script ``script`` imports, directly or not, as inputs: editing
     one reruns the rule's jobs (Snakemake tracks a script's own code, not its imports).

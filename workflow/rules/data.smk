@@ -15,6 +15,7 @@ rule prepare_dataset:
         "../../envs/torch.yaml"
     threads: 1
     resources:
+        gpu=0,
         mem_mb=2000,
     params:
         options=get_dataset_options,

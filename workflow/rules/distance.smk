@@ -44,6 +44,7 @@ rule dataset_distance:
         "../../envs/torch.yaml"
     threads: 1
     resources:
+        gpu=0,
         mem_mb=2000,
     params:
         gamma=config["distance"]["gamma"],
@@ -63,13 +64,16 @@ rule distance_table:
         html=report(
             f"{RESULTS}/tables/distance.html",
             caption="../report/distance.rst",
-            category="Distances",
+            category="5. Distances",
+            labels=report_labels("dataset distances behind Figs. 3 and 7"),
         ),
     log:
         f"{LOGS}/distance_table.log",
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     script:
         "../scripts/distance_table.py"
 
@@ -88,6 +92,8 @@ rule gap_distance_table:
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     params:
         mode=config["distance"]["gap_mode"],
     script:
@@ -105,7 +111,8 @@ rule plot_gap_distance:
         png=report(
             f"{RESULTS}/figures/gap_vs_distance_{{source}}.png",
             caption="../report/gap_vs_distance.rst",
-            category="Distances",
+            category="5. Distances",
+            labels=report_labels("Figs. 3 and 7", source="{source}"),
             subcategory="{source}",
         ),
     log:
@@ -113,5 +120,7 @@ rule plot_gap_distance:
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     script:
         "../scripts/plot_gap_distance.py"

@@ -64,6 +64,8 @@ rule tsne:
     conda:
         "../../envs/torch.yaml"
     threads: config["information"]["threads"]
+    resources:
+        gpu=1,
     params:
         n_images=config["information"]["tsne"]["n_images"],
         perplexity=config["information"]["tsne"]["perplexity"],
@@ -88,6 +90,8 @@ rule information_table:
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     script:
         "../scripts/information_table.py"
 
@@ -102,13 +106,16 @@ rule plot_weight_logvar:
         png=report(
             f"{RESULTS}/figures/fig4_weight_logvar.png",
             caption="../report/fig4_weight_logvar.rst",
-            category="Information",
+            category="2. Information",
+            labels=report_labels("Fig. 4"),
         ),
     log:
         f"{LOGS}/plot_weight_logvar.log",
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     script:
         "../scripts/plot_weight_logvar.py"
 
@@ -123,13 +130,16 @@ rule plot_weight_norm:
         png=report(
             f"{RESULTS}/figures/fig5_weight_norm.png",
             caption="../report/fig5_weight_norm.rst",
-            category="Information",
+            category="2. Information",
+            labels=report_labels("Fig. 5"),
         ),
     log:
         f"{LOGS}/plot_weight_norm.log",
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     params:
         models=model_keys(),
     script:
@@ -146,13 +156,16 @@ rule plot_tsne:
         png=report(
             f"{RESULTS}/figures/fig6_tsne.png",
             caption="../report/fig6_tsne.rst",
-            category="Information",
+            category="2. Information",
+            labels=report_labels("Fig. 6"),
         ),
     log:
         f"{LOGS}/plot_tsne.log",
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     script:
         "../scripts/plot_tsne.py"
 
@@ -168,12 +181,15 @@ rule plot_fisher:
         png=report(
             f"{RESULTS}/figures/fisher_input.png",
             caption="../report/fisher_input.rst",
-            category="Information",
+            category="2. Information",
+            labels=report_labels("Prop. 0.3"),
         ),
     log:
         f"{LOGS}/plot_fisher.log",
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     script:
         "../scripts/plot_fisher.py"

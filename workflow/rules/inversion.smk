@@ -40,13 +40,16 @@ rule inversion_table:
         html=report(
             f"{RESULTS}/tables/inversion.html",
             caption="../report/inversion_table.rst",
-            category="Inversion",
+            category="3. Inversion",
+            labels=report_labels("Figs. 1-2 (quality)"),
         ),
     log:
         f"{LOGS}/inversion_table.log",
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     script:
         "../scripts/inversion_table.py"
 
@@ -62,24 +65,29 @@ rule plot_inversion:
         fig1_png=report(
             f"{RESULTS}/figures/fig1_inversion.png",
             caption="../report/fig1_inversion.rst",
-            category="Inversion",
+            category="3. Inversion",
+            labels=report_labels("Fig. 1"),
         ),
         fig2_pdf=f"{RESULTS}/figures/fig2_inversion_loss.pdf",
         fig2_png=report(
             f"{RESULTS}/figures/fig2_inversion_loss.png",
             caption="../report/fig2_inversion_loss.rst",
-            category="Inversion",
+            category="3. Inversion",
+            labels=report_labels("Fig. 2"),
         ),
         vis_pdf=f"{RESULTS}/figures/feature_visualisation.pdf",
         vis_png=report(
             f"{RESULTS}/figures/feature_visualisation.png",
             caption="../report/feature_visualisation.rst",
-            category="Inversion",
+            category="3. Inversion",
+            labels=report_labels("beside Fig. 1 (Engstrom et al.)"),
         ),
     log:
         f"{LOGS}/plot_inversion.log",
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     script:
         "../scripts/plot_inversion.py"

@@ -68,12 +68,15 @@ rule pretrain_table:
         markdown=report(
             f"{RESULTS}/tables/pretrain_robustness.md",
             caption="../report/pretrain_robustness.rst",
-            category="Pretraining",
+            category="1. Pretraining",
+            labels=report_labels("robustness of the pretrained models"),
         ),
     log:
         f"{LOGS}/pretrain_table.log",
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     script:
         "../scripts/pretrain_table.py"

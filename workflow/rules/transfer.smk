@@ -93,24 +93,29 @@ rule transfer_table:
         linear_html=report(
             f"{RESULTS}/tables/transfer_linear.html",
             caption="../report/transfer_linear.rst",
-            category="Transfer",
+            category="4. Transfer",
+            labels=report_labels("Tables 1-2"),
         ),
         finetune_md=f"{RESULTS}/tables/transfer_finetune.md",
         finetune_html=report(
             f"{RESULTS}/tables/transfer_finetune.html",
             caption="../report/transfer_finetune.rst",
-            category="Transfer",
+            category="4. Transfer",
+            labels=report_labels("Table 3"),
         ),
         robustness_md=f"{RESULTS}/tables/transfer_robustness.md",
         robustness_html=report(
             f"{RESULTS}/tables/transfer_robustness.html",
             caption="../report/transfer_robustness.rst",
-            category="Transfer",
+            category="4. Transfer",
+            labels=report_labels("Lemma 0.8"),
         ),
     log:
         f"{LOGS}/transfer_table.log",
     conda:
         "../../envs/torch.yaml"
     threads: 1
+    resources:
+        gpu=0,
     script:
         "../scripts/transfer_table.py"
