@@ -29,7 +29,7 @@ from advinfo.models import weight_norm
 
 log = logging.getLogger(__name__)
 
-METHODS = ("standard", "pgd")
+METHODS = ("standard", "pgd", "trades")
 
 
 class DivergenceError(RuntimeError):
@@ -40,7 +40,7 @@ class DivergenceError(RuntimeError):
 class TrainConfig:
     """Hyperparameters of one pretraining run (units in comments)."""
 
-    method: str = "standard"  # "standard" or "pgd"
+    method: str = "standard"  # "standard", "pgd" (Madry et al.) or "trades" (Zhang et al., the paper's Eq. 2)
     eps: float = 0.0  # attack radius in [0, 1] pixel units (L2 norm of the image, or max per pixel)
     norm: str = "l2"  # "l2" or "linf"
     attack_steps: int = 7  # k, PGD steps per training batch
@@ -59,6 +59,7 @@ class TrainConfig:
     crop_padding: int = 2  # random translation by up to this many pixels
     flip: bool = False  # random horizontal flips (off for digits and letters)
     monitor_steps: int = 10  # PGD steps of the per-epoch held-out robust accuracy
+    trades_beta: float = 6.0  # TRADES: weight of the KL between clean and adversarial predictions
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -119,6 +120,19 @@ def make_attack(model: nn.Module, cfg: TrainConfig, steps: int, keep_best: bool)
     )
 
 
+def trades_kl(logits_adv: torch.Tensor, p_clean: torch.Tensor) -> torch.Tensor:
+    """Per-sample KL(p_clean || softmax(logits_adv)), the TRADES divergence (as the official
+    code's ``KLDivLoss(log_softmax(adv), softmax(clean))``)."""
+    return F.kl_div(F.log_softmax(logits_adv, dim=1), p_clean, reduction="none").sum(1)
+
+
+def make_trades_attack(model: nn.Module, cfg: TrainConfig) -> PGD:
+    """TRADES's inner maximisation: PGD on the KL to the clean prediction (passed as the
+    attack's labels). It always starts at a random point: at δ = 0 the KL has no gradient."""
+    return PGD(model, cfg.eps, steps=cfg.attack_steps, step_size=cfg.step_size_factor * cfg.eps / cfg.attack_steps,
+               norm=cfg.norm, random_start=True, loss_fn=trades_kl)  # fmt: skip
+
+
 @torch.no_grad()
 def _count_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return int((model(x).argmax(1) == y).sum())
@@ -163,11 +177,34 @@ class Trainer:
             weight_decay=cfg.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, steps_per_epoch))
-        self.attack = make_attack(model, cfg, cfg.attack_steps, keep_best=False) if cfg.eps > 0 else None
+        self.attack = None
+        if cfg.method == "pgd":
+            self.attack = make_attack(model, cfg, cfg.attack_steps, keep_best=False)
+        elif cfg.method == "trades":
+            self.attack = make_trades_attack(model, cfg)
+
+    def batch_loss(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, logits whose accuracy is reported) of one training batch of the config's method:
+        CE on x (standard), CE on PGD's x_adv (pgd), or CE on x + β·KL(p(x) || p(x_adv)) (trades)."""
+        if self.cfg.method == "pgd":
+            logits = self.model(self.attack(x, y, gen))
+            return F.cross_entropy(logits, y), logits
+        if self.cfg.method == "trades":
+            self.model.eval()
+            with torch.no_grad():
+                p_clean = F.softmax(self.model(x), dim=1)
+            self.model.train()
+            x_adv = self.attack(x, p_clean, gen)
+            logits = self.model(x)
+            robust = trades_kl(self.model(x_adv), F.softmax(logits, dim=1)).mean()
+            return F.cross_entropy(logits, y) + self.cfg.trades_beta * robust, logits
+        logits = self.model(x)
+        return F.cross_entropy(logits, y), logits
 
     def train_epoch(self, images: torch.Tensor, labels: torch.Tensor, epoch: int,
                     progress: bool = True) -> dict[str, float]:  # fmt: skip
-        """One pass over the uint8 training images; returns loss and accuracy (on x_adv)."""
+        """One pass over the uint8 training images; returns loss and accuracy (on x_adv for pgd,
+        on x for trades)."""
         cfg, model, device = self.cfg, self.model, images.device
         gen = epoch_generator(cfg.seed, epoch, device)
         order = torch.randperm(len(images), generator=gen, device=device)
@@ -180,10 +217,7 @@ class Trainer:
             idx = order[start : start + cfg.batch_size]
             x = augment(to_unit(images[idx]), cfg.crop_padding, cfg.flip, gen)
             y = labels[idx]
-            if self.attack is not None:
-                x = self.attack(x, y, gen)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            loss, logits = self.batch_loss(x, y, gen)
             if not torch.isfinite(loss):
                 raise DivergenceError(
                     f"non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}; "

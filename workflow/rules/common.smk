@@ -200,6 +200,8 @@ def get_train_params(wildcards):
     grid_keys = ("epsilons", "methods", "seeds", "threads", "monitor_size")
     keep = {k: v for k, v in config["pretrain"].items() if k not in grid_keys}
     keep["milestones"] = tuple(keep["milestones"])
+    if wildcards.method != "trades":  # so a change of beta retrains only TRADES models
+        del keep["trades_beta"]
     return {
         **keep,
         "method": wildcards.method,
