@@ -109,12 +109,16 @@ def _distance_problems(config: dict[str, Any]) -> list[str]:
         problems.append(f"config key 'distance.reference': method {method!r} with eps {eps:g} — expected "
                         f"method standard with eps 0, or an adversarial method with eps > 0")  # fmt: skip
     mode = distance.get("gap_mode", "linear")
-    stages = config.get("transfer", {}).get("finetune", {}).get("stages", [0, 1, 2])
-    modes = ["linear"] + [f"finetune{k}" for k in stages]
+    modes = transfer_modes(config.get("transfer", {}).get("finetune", {}).get("stages", [0, 1, 2]))
     if mode not in modes:
         problems.append(f"config key 'distance.gap_mode': {mode!r} is not a transfer result of this config "
                         f"— expected one of {', '.join(modes)}")  # fmt: skip
     return problems
+
+
+def transfer_modes(stages: list[int]) -> list[str]:
+    """The transfer results of every (model, target): the linear probe and each fine-tuning depth."""
+    return ["linear"] + [f"finetune{k}" for k in stages]
 
 
 def format_eps(eps: float) -> str:

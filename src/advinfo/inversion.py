@@ -70,6 +70,11 @@ def start_images(shape: tuple[int, ...], sigma: float, generator: torch.Generato
     return (0.5 + sigma * torch.randn(shape, generator=generator)).clamp_(0, 1).to(device)
 
 
+def relative_distance(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||z − target|| / ||target|| per row: the robustness library's normalised inversion loss."""
+    return (z - target).norm(dim=1) / target.norm(dim=1).clamp_min(1e-12)
+
+
 def converged(mean_losses: list[float], window: int, tol: float) -> bool:
     """True once the mean loss fell by less than ``tol`` (relative) over the last ``window`` iterations."""
     if len(mean_losses) <= window:
@@ -86,11 +91,10 @@ def invert(f: Fn, target: torch.Tensor, image_size: tuple[int, int], cfg: Invers
     final images'."""
     x = start_images((len(target), 3, *image_size), cfg.sigma, generator, target.device).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=cfg.lr)
-    norms = target.norm(dim=1).clamp_min(1e-12)
     history: list[np.ndarray] = []
     means: list[float] = []
     for _ in tqdm(range(cfg.max_iters), desc=desc, disable=not progress, mininterval=5):
-        loss = (f(x) - target).norm(dim=1) / norms
+        loss = relative_distance(f(x), target)
         history.append(loss.detach().cpu().numpy())
         means.append(float(history[-1].mean()))
         if not np.isfinite(means[-1]):
@@ -103,7 +107,7 @@ def invert(f: Fn, target: torch.Tensor, image_size: tuple[int, int], cfg: Invers
         with torch.no_grad():
             x.clamp_(0, 1)
     with torch.no_grad():
-        history.append(((f(x) - target).norm(dim=1) / norms).cpu().numpy())
+        history.append(relative_distance(f(x), target).cpu().numpy())
     return x.detach(), np.stack(history)
 
 
@@ -181,8 +185,7 @@ def describe(results: dict[str, tuple[torch.Tensor, np.ndarray]], model: nn.Modu
     f = frozen(model).features
     with torch.no_grad():
         z = f(originals)
-        norms = z.norm(dim=1).clamp_min(1e-12)
-        clean = {v: ((f(x) - z).norm(dim=1) / norms).cpu().numpy() for v, (x, _) in results.items()}
+        clean = {v: relative_distance(f(x), z).cpu().numpy() for v, (x, _) in results.items()}
     base = originals.cpu().numpy()
     records = []
     for variant, (x, losses) in results.items():

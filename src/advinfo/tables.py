@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from advinfo.config import MODEL_KEYS, model_label
+from advinfo.fileio import write_text
 
 
 def robustness_table(records: Sequence[dict[str, Any]], final_norms: Sequence[float]) -> pd.DataFrame:
@@ -128,6 +130,13 @@ def render_html(sections: Sequence[tuple[str, pd.DataFrame]], title: str, note: 
     body = "\n".join(parts)
     return f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
            f"<style>{style}</style></head><body>\n{body}\n</body></html>\n"  # fmt: skip
+
+
+def write_pivots(sections: Sequence[tuple[str, pd.DataFrame]], title: str, note: str, md_path: str | Path,
+                 html_path: str | Path) -> None:  # fmt: skip
+    """Write ``sections`` as Markdown and as a standalone HTML page (atomically)."""
+    write_text(render_markdown(sections, note), md_path)
+    write_text(render_html(sections, title, note), html_path)
 
 
 def robustness_long(table: pd.DataFrame) -> pd.DataFrame:

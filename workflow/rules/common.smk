@@ -27,6 +27,7 @@ from advinfo.config import (
     model_grid,
     ood_dataset,
     reference_model,
+    transfer_modes,
 )
 
 # A clear one-line-per-problem error before any job runs, then snakemake fills defaults.
@@ -110,9 +111,7 @@ def model_files(kind):
 
 def transfer_files():
     """Result JSON of every (model, target, mode): the linear probe and each fine-tuning depth."""
-    modes = ["linear"] + [
-        f"finetune{k}" for k in config["transfer"]["finetune"]["stages"]
-    ]
+    modes = transfer_modes(config["transfer"]["finetune"]["stages"])
     return [
         f"{RESULTS}/transfer/{spec.path}/{target}/{mode}.json"
         for spec in MODELS

@@ -2,9 +2,9 @@
 
 import logging
 
-from advinfo.fileio import read_json, write_csv, write_text
+from advinfo.fileio import read_json, write_csv
 from advinfo.logs import configure_logging
-from advinfo.tables import distance_sections, distance_table, render_html, render_markdown
+from advinfo.tables import distance_sections, distance_table, write_pivots
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +16,8 @@ NOTE = ("EMD: Earth Mover's Distance between the class means of the reference ne
 def main(smk) -> None:
     table = distance_table([read_json(path) for path in smk.input.results])
     write_csv(table, smk.output.csv)
-    sections = distance_sections(table)
-    write_text(render_markdown(sections, NOTE), smk.output.md)
-    write_text(render_html(sections, "Distances between source and target datasets", NOTE), smk.output.html)
+    write_pivots(distance_sections(table), "Distances between source and target datasets", NOTE, smk.output.md,
+                 smk.output.html)  # fmt: skip
     log.info("wrote %d distances to %s", len(table), smk.output.csv)
 
 

@@ -2,9 +2,9 @@
 
 import logging
 
-from advinfo.fileio import read_json, write_csv, write_text
+from advinfo.fileio import read_json, write_csv
 from advinfo.logs import configure_logging
-from advinfo.tables import inversion_sections, inversion_table, render_html, render_markdown
+from advinfo.tables import inversion_sections, inversion_table, write_pivots
 
 log = logging.getLogger(__name__)
 
@@ -17,9 +17,7 @@ NOTE = ("Inversion of the representation z̄ = f_w(x) of fixed test images (sour
 def main(smk) -> None:
     table = inversion_table([read_json(path) for path in smk.input.results])
     write_csv(table, smk.output.csv)
-    sections = inversion_sections(table)
-    write_text(render_markdown(sections, NOTE), smk.output.md)
-    write_text(render_html(sections, "Inversion quality (Figs. 1-2)", NOTE), smk.output.html)
+    write_pivots(inversion_sections(table), "Inversion quality (Figs. 1-2)", NOTE, smk.output.md, smk.output.html)
     log.info("wrote %d inversion records to %s", len(table), smk.output.csv)
 
 

@@ -44,7 +44,10 @@ def main(smk) -> None:
     in_dist = np.arange(len(images)) < len(parts[0][0])
     cfg = InversionConfig(opts["sigma"], opts["lr"], opts["max_iters"], opts["window"], opts["tol"],
                           seed=int(smk.wildcards.seed))  # fmt: skip
-    results = invert_variants(model, logvar, images, cfg)
+    try:
+        results = invert_variants(model, logvar, images, cfg)
+    except ValueError as err:  # a posterior that does not fit the model
+        raise ValueError(f"{smk.input.posterior}: {err}") from err
     vis_opts = opts["feature_vis"]
     with torch.no_grad():
         coordinates = top_coordinates(model.eval().features(images[: len(parts[0][0])]), vis_opts["coordinates"])

@@ -2,9 +2,9 @@
 
 import logging
 
-from advinfo.fileio import read_json, write_csv, write_text
+from advinfo.fileio import read_json, write_csv
 from advinfo.logs import configure_logging
-from advinfo.tables import pivot_sections, render_html, render_markdown, robustness_long, transfer_table
+from advinfo.tables import pivot_sections, robustness_long, transfer_table, write_pivots
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ def main(smk) -> None:
         "robustness": pivot_sections(robustness_long(linear), ["target", "test ε"], "accuracy"),
     }
     for name, secs in sections.items():
-        write_text(render_markdown(secs, NOTES[name]), smk.output[f"{name}_md"])
-        write_text(render_html(secs, TITLES[name], NOTES[name]), smk.output[f"{name}_html"])
+        write_pivots(secs, TITLES[name], NOTES[name], smk.output[f"{name}_md"], smk.output[f"{name}_html"])
     log.info("wrote %d transfer results to %s", len(table), smk.output.csv)
 
 
