@@ -20,6 +20,11 @@ Entries (--only NAME):
                the same problem as a linear program (scipy HiGHS) / POT.
                task2vec_speedup: a per-image autograd loop / our vmap per-image squared gradients
                (resnet_mini at 16 px, 64 images)
+  gpu          pgd_resnet18: images/s of PGD-7 adversarial training of ResNet-18 (CIFAR stem, 32 px),
+               fp32, bf16 autocast, bf16 + channels_last (and + torch.compile with --compile), on the
+               GPU when there is one; beside each, the physical limit: the device's measured dense
+               matmul rate in that precision / the FLOPs of one image's training step
+               (counted by torch.utils.flop_counter), and the fraction of it reached
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from advinfo.features import iter_features, write_features
 from advinfo.fisher import hutchinson_trace, top_eigenvalue
 from advinfo.models import build_model
 from advinfo.probe import fit_logistic, fit_probe, sklearn_c
-from advinfo.train import TrainConfig, Trainer
+from advinfo.train import Accel, TrainConfig, Trainer
 
 RESULTS: list[tuple[str, str, str]] = []
 
@@ -275,12 +280,68 @@ def bench_distance(args: argparse.Namespace) -> None:
            f"vmap {t_vmap * 1e3:.0f} ms, loop {t_loop * 1e3:.0f} ms")  # fmt: skip
 
 
+def _matmul_rate(device: torch.device, dtype: torch.dtype) -> float:
+    """Dense matmul FLOP/s this device reaches: the ceiling any training step works under."""
+    n = 8192 if device.type == "cuda" else 1024
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    (a @ b).sum().item()
+    t0 = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    sync()
+    return 10 * 2 * n**3 / (time.perf_counter() - t0)
+
+
+def _step_flops(trainer: Trainer, x: torch.Tensor, y: torch.Tensor) -> float:
+    """FLOPs of one training step (attack, forward and backward) on the batch x, per image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss, _ = trainer.batch_loss(x, y, torch.Generator(device=x.device).manual_seed(0))
+        loss.backward()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / len(x)
+
+
+def bench_gpu(args: argparse.Namespace) -> None:
+    """PGD-7 ResNet-18 adversarial training throughput per precision and layout, against the
+    device's physical limit."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    n = args.gpu_n if device.type == "cuda" else 64
+    x_all, y_all = (t.to(device) for t in _data(n, 32))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    peaks = {p: _matmul_rate(device, dtype) for p, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    variants = [("fp32", "fp32", Accel()), ("bf16", "bf16", Accel()),
+                ("bf16_channels_last", "bf16", Accel(channels_last=True))]  # fmt: skip
+    if args.compile:
+        variants.append(("bf16_channels_last_compile", "bf16", Accel(channels_last=True, compile=True)))
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    report("gpu.device", name, f"matmul peak fp32 {peaks['fp32'] / 1e12:.2f}, bf16 {peaks['bf16'] / 1e12:.2f} TFLOP/s")
+    for label, precision, accel in variants:
+        cfg = TrainConfig(method="pgd", eps=0.5, attack_steps=7, batch_size=args.batch_size, precision=precision)
+        model = build_model("resnet18", 10).to(device)
+        trainer = Trainer(model, cfg, math.ceil(n / cfg.batch_size), accel)
+        flops = _step_flops(trainer, x_all[: cfg.batch_size].float() / 255, y_all[: cfg.batch_size])
+        trainer.train_epoch(x_all, y_all, epoch=0, progress=False)  # warm-up (and compilation)
+        sync()
+        t0 = time.perf_counter()
+        trainer.train_epoch(x_all, y_all, epoch=1, progress=False)
+        sync()
+        rate = n / (time.perf_counter() - t0)
+        limit = peaks[precision] / flops
+        report(f"gpu.pgd_resnet18.{label}", f"{rate:,.1f} img/s", f"limit {limit:,.1f} img/s "
+               f"({flops / 1e9:.1f} GFLOP/img), reached {rate / limit:.0%}")  # fmt: skip
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "pretraining": bench_pretraining,
     "features": bench_hdf5,
     "probe": bench_probe,
     "fisher": bench_fisher,
     "distance": bench_distance,
+    "gpu": bench_gpu,
 }
 
 
@@ -293,6 +354,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32, help="image side in pixels")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=7, help="PGD steps k")
+    parser.add_argument("--gpu-n", type=int, default=8192, help="images per timed epoch of the gpu entry on a GPU")
+    parser.add_argument("--compile", action="store_true", help="gpu entry: also time torch.compile")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

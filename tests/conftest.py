@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from torchvision.models import resnet18
 
 from advinfo.data import BuildOptions, build_dataset
 from advinfo.pretrain import pretrain
@@ -22,10 +23,11 @@ TINY = ROOT / ".test" / "config.yaml"
 
 
 def snakemake(workdir: Path, *args: str, config: Path = TINY, snakefile: Path = ROOT / "Snakefile",
-              **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:  # fmt: skip
-    """Snakemake on the tiny config in ``workdir`` (2 cores); ``background=True`` returns the process."""
+              overlays: tuple[Path, ...] = (), **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:  # fmt: skip
+    """Snakemake on the tiny config (then ``overlays``) in ``workdir`` (2 cores); ``background=True``
+    returns the process."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
-           "--configfile", str(config), "--cores", "2", *args]  # fmt: skip
+           "--configfile", str(config), *map(str, overlays), "--cores", "2", *args]  # fmt: skip
     if kwargs.pop("background", False):
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=kwargs.pop("timeout", 900), **kwargs)
@@ -57,11 +59,34 @@ def copy_checkout(dest: Path) -> Path:
     return dest
 
 
+def add_imported_model(checkout: Path) -> Path:
+    """Write a robustness-library checkpoint of a random ImageNet-stem ResNet-18 (10 classes) into
+    ``checkout`` and a config overlay that imports it; returns the overlay. The hash is pinned here,
+    after writing, so the overlay holds whatever bytes this torch version writes."""
+    from advinfo.imported import file_sha256
+
+    torch.manual_seed(0)
+    net = resnet18(num_classes=10)
+    state = {f"module.model.{k}": v for k, v in net.state_dict().items()}
+    state |= {"module.normalizer.new_mean": torch.full((3, 1, 1), 0.5),
+              "module.normalizer.new_std": torch.full((3, 1, 1), 0.25)}  # fmt: skip
+    path = checkout / "resources" / "imported" / "robust_resnet18.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": state, "epoch": 3}, path)
+    entry = {"source": "imnet", "arch": "resnet18_imagenet", "eps": 1.0, "path": str(path.relative_to(checkout)),
+             "sha256": file_sha256(path), "format": "robustness", "image_size": 16, "images": "digits"}  # fmt: skip
+    overlay = checkout / "imported.yaml"
+    overlay.write_text(yaml.safe_dump({"imported": [entry]}))
+    return overlay
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A checkout where the tiny config ran to completion locally, shared by the tests that only read it."""
+    """A checkout where the tiny config, plus one imported robust ResNet-18, ran to completion
+    locally, shared by the tests that only read it."""
     checkout = copy_checkout(tmp_path_factory.mktemp("tiny") / "checkout")
-    result = snakemake(checkout, snakefile=checkout / "Snakefile")
+    overlay = add_imported_model(checkout)
+    result = snakemake(checkout, snakefile=checkout / "Snakefile", overlays=(overlay,))
     assert result.returncode == 0, result.stderr[-3000:]
     return checkout
 

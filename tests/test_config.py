@@ -10,20 +10,26 @@ from conftest import SCHEMA
 from advinfo.attacks import NORMS
 from advinfo.config import (
     ARCH_STAGES,
+    EMBEDDED_DATASETS,
+    TORCHVISION_DATASETS,
     ConfigError,
     ModelSpec,
     attack_radii,
     check_config,
     format_eps,
     gap_sources,
+    imported_entry,
+    imported_models,
     load_schema,
     model_grid,
     ood_dataset,
     reference_model,
+    source_images,
 )
 from advinfo.data import BUILDERS
 from advinfo.models import ARCHS, build_model
 from advinfo.train import METHODS
+from advinfo.vision_data import TORCHVISION
 
 
 def with_change(config: dict, path: str, value) -> dict:
@@ -60,7 +66,7 @@ BAD = [
     ("pretrain.epochs", 0, ["'pretrain.epochs'", "less than the minimum of 1"]),
     ("pretrain.epsilons", [0, -0.5], ["'pretrain.epsilons[1]'", "-0.5", "minimum of 0"]),
     ("pretrain.epsilons", [], ["'pretrain.epsilons'", "should be non-empty"]),
-    ("sources", ["cifar"], ["'sources[0]'", "'cifar' is not one of", "digits"]),
+    ("sources", ["cifar"], ["'sources[0]'", "unknown dataset 'cifar'", "did you mean 'cifar10'?"]),
     ("sources", "shapes", ["'sources'", "not of type 'array'"]),
     ("archs", ["resnet34"], ["'archs[0]'", "'resnet34' is not one of", "resnet18"]),
     ("pretrain.epoch", 5, ["'pretrain.epoch' is unknown", "did you mean 'epochs'"]),
@@ -74,7 +80,7 @@ BAD = [
     ("evaluate.epsilons", [0.5, 0], ["'evaluate.epsilons[1]'", "less than or equal to the minimum of 0"]),
     ("pretrain.seeds", [0, 0], ["'pretrain.seeds'", "non-unique"]),
     ("pretrain.epsilons", [0.5, 0.50], ["'pretrain.epsilons'", "duplicates"]),
-    ("targets", ["cifar10"], ["'targets[0]'", "'cifar10' is not one of"]),
+    ("targets", ["Cifar10"], ["'targets[0]'", "does not match"]),
     ("transfer.probe.penalties", [0.1, 0], ["'transfer.probe.penalties[1]'", "L2 penalty"]),
     ("transfer.probe.val_fraction", 1.0, ["'transfer.probe.val_fraction'", "maximum of 1"]),
     ("transfer.finetune.stages", [0, 5], ["'transfer.finetune.stages[1]'", "maximum of 4"]),
@@ -88,7 +94,7 @@ BAD = [
     ("distance.reference", {"method": "pgd", "eps": 0}, ["'distance.reference'", "method 'pgd' with eps 0",
                                                          "method standard with eps 0"]),
     ("distance.reference", {"method": "standard", "eps": 1}, ["'distance.reference'", "'standard' with eps 1"]),
-    ("distance.reference", {"source": "cifar"}, ["'distance.reference.source'", "'cifar' is not one of"]),
+    ("distance.reference", {"source": "cifar"}, ["'distance.reference.source'", "expected one of sources"]),
     ("distance.gap_mode", "finetune3", ["'distance.gap_mode'", "not a transfer result", "finetune2"]),
     ("distance.gap_mode", "best", ["'distance.gap_mode'", "does not match"]),
     ("distance.gamma", 0, ["'distance.gamma'", "gamma of the domain similarity"]),
@@ -114,13 +120,11 @@ def test_several_problems_are_all_reported(default_config):
 
 def test_schema_enums_match_the_library():
     props = load_schema(SCHEMA)["properties"]
-    assert set(props["sources"]["items"]["enum"]) == set(BUILDERS)
     assert set(props["archs"]["items"]["enum"]) == set(ARCHS)
     assert set(props["pretrain"]["properties"]["methods"]["items"]["enum"]) == set(METHODS) - {"standard"}
     assert set(props["pretrain"]["properties"]["norm"]["enum"]) == set(NORMS)
-    assert set(props["targets"]["items"]["enum"]) == set(BUILDERS)
     reference = props["distance"]["properties"]["reference"]["properties"]
-    assert set(reference["source"]["enum"]) == set(BUILDERS) | {None}
+    assert EMBEDDED_DATASETS == tuple(BUILDERS) and TORCHVISION_DATASETS == tuple(TORCHVISION)
     assert set(reference["arch"]["enum"]) == set(ARCHS) | {None}
     assert set(reference["method"]["enum"]) == set(METHODS)
     for arch, stages in ARCH_STAGES.items():
@@ -200,3 +204,35 @@ def test_out_of_distribution_images_come_from_another_dataset(default_config):
     assert ood_dataset(with_change(default_config, "inversion.ood_dataset", "shapes"), "shapes") is None
     assert ood_dataset(with_change(default_config, "targets", []), "shapes") is None
     assert ood_dataset(with_change(default_config, "inversion.n_ood", 0), "shapes") is None
+
+
+@pytest.mark.parametrize(
+    "path, value, fragment",
+    [
+        ("targets", ["digits", "cifar11"], "'targets[1]': unknown dataset 'cifar11'"),
+        ("sources", ["birds"], "'sources[0]': unknown dataset 'birds'"),
+        ("inversion.ood_dataset", "svhm", "'inversion.ood_dataset': unknown dataset 'svhm'"),
+        ("distance.reference.source", "imagenet", "'distance.reference.source': 'imagenet'"),
+    ],
+)
+def test_unknown_datasets_and_sources_are_named(default_config, path, value, fragment):
+    with pytest.raises(ConfigError) as info:
+        check_config(with_change(default_config, path, value), SCHEMA)
+    assert fragment in str(info.value) and str(info.value).count("\n  - ") == 1
+
+
+def test_folder_datasets_and_imported_models_join_the_grid(default_config):
+    entry = {"source": "imagenet", "arch": "resnet50_imagenet", "eps": 3, "path": "x.pt", "sha256": "a" * 64,
+             "format": "robustness", "images": "birds"}
+    config = with_change(with_change(default_config, "data.folders", {"birds": "/data/cub"}), "imported", [entry])
+    config = with_change(config, "targets", ["birds", "cifar10"])
+    check_config(config, SCHEMA)
+    (spec,) = imported_models(config)
+    assert spec.path == "imagenet/resnet50_imagenet/pgd-eps3-seed0"
+    assert imported_entry(config, spec) == entry
+    assert source_images(config, "imagenet") == "birds" and source_images(config, "shapes") == "shapes"
+    clash = with_change(config, "imported", [entry | {"source": "shapes"}, entry, entry])
+    with pytest.raises(ConfigError) as info:
+        check_config(clash, SCHEMA)
+    assert "'imported[0].source': 'shapes' is also in sources" in str(info.value)
+    assert "'imported[2]': a second model" in str(info.value)

@@ -44,7 +44,7 @@ def test_normalisation_is_a_layer_in_pixel_space():
 def test_unknown_arch_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown architecture 'vgg'.*resnet_mini"):
         build_model("vgg", 10)
-    assert set(ARCHS) == {"resnet_mini", "resnet18", "resnet50"}
+    assert set(ARCHS) == {"resnet_mini", "resnet18", "resnet50", "resnet18_imagenet", "resnet50_imagenet"}
 
 
 def test_weight_norm_is_the_l2_norm_of_all_parameters():

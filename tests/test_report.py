@@ -26,7 +26,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="module")
 def report(tiny_run: Path) -> Path:
-    result = snakemake(tiny_run, "--report", "results/report.html", snakefile=tiny_run / "Snakefile")
+    result = snakemake(tiny_run, "--report", "results/report.html", snakefile=tiny_run / "Snakefile",
+                       overlays=(tiny_run / "imported.yaml",))  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return tiny_run / "results" / "report.html"
 

@@ -56,9 +56,11 @@ def test_tiny_config_through_the_slurm_profile_matches_a_local_run(partition, ti
 
     tables = sorted(p.relative_to(tiny_run) for p in (tiny_run / "results" / "tables").glob("*.csv"))
     assert len(tables) >= 8
-    for table in tables:
-        pd.testing.assert_frame_equal(pd.read_csv(checkout / table), pd.read_csv(tiny_run / table), rtol=1e-6,
-                                      obj=str(table))  # fmt: skip
+    for table in tables:  # the local run also imported a model (source imnet); its rows are left out
+        local = pd.read_csv(tiny_run / table)
+        if "source" in local:
+            local = local[local["source"] != "imnet"].reset_index(drop=True)
+        pd.testing.assert_frame_equal(pd.read_csv(checkout / table), local, rtol=1e-6, obj=str(table))
     for figure in ("fig1_inversion.png", "gap_vs_distance_digits.png"):
         assert (checkout / "results" / "figures" / figure).stat().st_size > 10_000
 

@@ -16,7 +16,7 @@ import psutil
 import pytest
 import torch
 import yaml
-from conftest import TINY, copy_checkout, planned_jobs, snakemake
+from conftest import ROOT, TINY, copy_checkout, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 MODEL = "results/pretrain/digits/resnet_mini/pgd-eps0.5-seed0"
@@ -149,6 +149,19 @@ def _check_transfer_outputs(workdir: Path, weights_sha256: str) -> None:
     for name in ("linear", "finetune", "robustness"):
         page = (workdir / f"results/tables/transfer_{name}.html").read_text()
         assert "<table" in page and "Source: digits (resnet_mini)" in page
+
+
+def test_paper_config_plans_the_whole_grid(tmp_path):
+    """config/paper.yaml dry-runs without any dataset or checkpoint present."""
+    started = time.monotonic()
+    result = snakemake(tmp_path, "-n", config=ROOT / "config" / "paper.yaml")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    print(f"paper config dry run: {time.monotonic() - started:.1f} s")
+    jobs = planned_jobs(result)
+    # 2 sources x 2 archs x 6 radii; 11 targets + the ImageNet stand-in; CIFAR models skip their own source
+    assert jobs["pretrain"] == 24 and jobs["import_model"] == 2 and jobs["prepare_dataset"] == 12
+    assert jobs["linear_probe"] == 24 * 10 + 2 * 11 and jobs["finetune"] == 3 * jobs["linear_probe"]
+    assert jobs["dataset_distance"] == 2 * 2 * 10
 
 
 def test_bad_config_fails_before_any_job(tmp_path):

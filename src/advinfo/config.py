@@ -17,8 +17,14 @@ import yaml
 
 # Datasets whose size options (data.n_train, data.n_test) apply; the others have fixed sizes.
 GENERATED_DATASETS = ("shapes", "letters")
+# Datasets that need no files: embedded in packages or generated (data.BUILDERS).
+EMBEDDED_DATASETS = ("digits", "mnist5k", "shapes", "letters")
+# Datasets read from torchvision's on-disk layouts (vision_data.TORCHVISION); torch-free here
+# because Snakemake imports this module when it parses the workflow.
+TORCHVISION_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "stl10", "flowers102",
+                        "aircraft", "cars", "dtd", "food101")  # fmt: skip
 # Residual stages of each architecture (the most partial fine-tuning can unfreeze).
-ARCH_STAGES = {"resnet_mini": 3, "resnet18": 4, "resnet50": 4}
+ARCH_STAGES = {"resnet_mini": 3, "resnet18": 4, "resnet50": 4, "resnet18_imagenet": 4, "resnet50_imagenet": 4}
 
 
 class ConfigError(ValueError):
@@ -95,6 +101,8 @@ def _check_semantics(config: dict[str, Any]) -> None:
             problems.append(f"config key 'transfer.finetune.stages': {stages} unfreezes more stages than "
                             f"{arch} has — expected integers from 0 to {ARCH_STAGES[arch]}")  # fmt: skip
     problems += _distance_problems(config)
+    problems += _dataset_problems(config)
+    problems += _imported_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -113,6 +121,50 @@ def _distance_problems(config: dict[str, Any]) -> list[str]:
     if mode not in modes:
         problems.append(f"config key 'distance.gap_mode': {mode!r} is not a transfer result of this config "
                         f"— expected one of {', '.join(modes)}")  # fmt: skip
+    return problems
+
+
+def dataset_names(config: dict[str, Any]) -> list[str]:
+    """Every dataset a config can name: embedded, torchvision's, and its data.folders."""
+    return [*EMBEDDED_DATASETS, *TORCHVISION_DATASETS, *config.get("data", {}).get("folders", {})]
+
+
+def _dataset_problems(config: dict[str, Any]) -> list[str]:
+    """Every dataset named anywhere must be one the workflow can build."""
+    known = dataset_names(config)
+    named = [(f"sources[{i}]", s) for i, s in enumerate(config.get("sources", []))]
+    named += [(f"targets[{i}]", t) for i, t in enumerate(config.get("targets", []))]
+    named += [("inversion.ood_dataset", config.get("inversion", {}).get("ood_dataset"))]
+    named += [(f"imported[{i}].images", m.get("images")) for i, m in enumerate(config.get("imported", []))]
+    problems = []
+    for key, name in named:
+        if name is not None and name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
+            guess = f"; did you mean {hint[0]!r}?" if hint else ""
+            problems.append(f"config key '{key}': unknown dataset {name!r}{guess}"
+                            f" — expected one of {', '.join(known)}, or a name added under data.folders")  # fmt: skip
+    return problems
+
+
+def _imported_problems(config: dict[str, Any]) -> list[str]:
+    """Imported models get sources of their own, one model per (source, arch, eps); a distance
+    reference must be a model of the grid's sources or an imported one."""
+    problems, seen = [], set()
+    sources = set(config.get("sources", []))
+    for i, entry in enumerate(config.get("imported", [])):
+        key = (entry.get("source"), entry.get("arch"), float(entry.get("eps", 0)))
+        if entry.get("source") in sources:
+            problems.append(f"config key 'imported[{i}].source': {entry['source']!r} is also in sources — "
+                            f"expected a name of its own, such as imagenet")  # fmt: skip
+        if key in seen:
+            problems.append(f"config key 'imported[{i}]': a second model for {key} — "
+                            f"expected one per (source, arch, eps)")  # fmt: skip
+        seen.add(key)
+    ref = config.get("distance", {}).get("reference", {}).get("source")
+    allowed = sources | {m.get("source") for m in config.get("imported", [])}
+    if ref is not None and ref not in allowed:
+        problems.append(f"config key 'distance.reference.source': {ref!r} — expected one of sources or of "
+                        f"imported[].source ({', '.join(sorted(allowed))})")  # fmt: skip
     return problems
 
 
@@ -169,6 +221,26 @@ def model_grid(config: dict[str, Any]) -> list[ModelSpec]:
                     methods = ["standard"] if float(eps) == 0 else pre["methods"]
                     specs += [ModelSpec(source, arch, m, float(eps), int(seed)) for m in methods]
     return specs
+
+
+def imported_models(config: dict[str, Any]) -> list[ModelSpec]:
+    """The models of ``imported``: method standard at ε = 0, else the entry's method; seed 0."""
+    return [ModelSpec(m["source"], m["arch"], "standard" if float(m["eps"]) == 0 else m.get("method", "pgd"),
+                      float(m["eps"]), 0) for m in config.get("imported", [])]  # fmt: skip
+
+
+def imported_entry(config: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
+    """The ``imported`` entry that makes model ``spec``."""
+    for entry, imported in zip(config.get("imported", []), imported_models(config)):
+        if imported == spec:
+            return entry
+    raise ValueError(f"no imported[] entry makes the model {spec.path}")
+
+
+def source_images(config: dict[str, Any], source: str) -> str:
+    """The dataset whose images stand for ``source`` in evaluation, Fisher, posterior, t-SNE and
+    inversion: the source itself, or ``imported[].images`` for an imported model's source."""
+    return next((m["images"] for m in config.get("imported", []) if m["source"] == source), source)
 
 
 def reference_model(config: dict[str, Any]) -> ModelSpec:

@@ -1,10 +1,10 @@
 """One dataset interface for every image dataset of the workflow.
 
-A dataset is built once (embedded in a package, generated from a seed, or later read
-from torchvision's on-disk formats), cached under ``resources/`` as an ``.npz`` of
-uint8 images (N, C, H, W), int64 labels and class names, and loaded from that cache by
-every job. ``adapt`` turns images into what a consuming model expects: 3 channels (grey
-replicated) at the model's resolution.
+A dataset is built once (embedded in a package, generated from a seed, read from
+torchvision's on-disk formats or from an image folder: ``vision_data.py``), cached
+under ``resources/`` as an ``.npz`` of uint8 images (N, C, H, W), int64 labels and class
+names, and loaded from that cache by every job. ``adapt`` turns images into what a
+consuming model expects: 3 channels (grey replicated) at the model's resolution.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from advinfo import synthetic
+from advinfo import synthetic, vision_data
 from advinfo.fileio import atomic_path
 
 
@@ -45,11 +45,16 @@ class ImageDataset:
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """Options of generated datasets (ignored by embedded ones, which have fixed sizes)."""
+    """How to build a dataset: sizes of generated ones, where real ones live."""
 
-    n_train: int = 4000
+    n_train: int = 4000  # generated datasets only
     n_test: int = 1000
     seed: int = 0
+    root: str = "resources/datasets"  # torchvision datasets: their files are under root/<name>
+    download: bool = False  # torchvision datasets: fetch missing files
+    folder: str | None = None  # image-folder datasets: the folder with train/ and test/
+    size: int = 32  # real datasets of mixed image sizes are resized and cropped to size x size
+    workers: int = 0  # decoding processes for real datasets
 
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
@@ -98,11 +103,22 @@ BUILDERS: dict[str, Callable[[BuildOptions], Arrays]] = {
 }
 
 
+def _read(name: str, opts: BuildOptions) -> Arrays:
+    """Arrays of ``name``: an image folder when ``opts.folder`` is set, else embedded, generated
+    or torchvision."""
+    if opts.folder is not None:
+        return vision_data.load_folder(name, opts.folder, opts.size, opts.workers)
+    if name in BUILDERS:
+        return BUILDERS[name](opts)
+    if name in vision_data.TORCHVISION:
+        return vision_data.load_torchvision(name, Path(opts.root) / name, opts.download, opts.size, opts.workers)
+    known = [*BUILDERS, *vision_data.TORCHVISION]
+    raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(known)} or a data.folders entry")
+
+
 def build_dataset(name: str, opts: BuildOptions = BuildOptions()) -> ImageDataset:
-    """Build dataset ``name`` from its source (package data or generator)."""
-    if name not in BUILDERS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(BUILDERS)}")
-    x_tr, y_tr, x_te, y_te, classes = BUILDERS[name](opts)
+    """Build dataset ``name`` from its source (package data, generator, torchvision files, folder)."""
+    x_tr, y_tr, x_te, y_te, classes = _read(name, opts)
     return ImageDataset(
         name,
         torch.from_numpy(np.ascontiguousarray(x_tr)),

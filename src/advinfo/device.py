@@ -81,6 +81,28 @@ def job_device(threads: int) -> torch.device:
     return torch.device(f"cuda:{torch.cuda.current_device()}")
 
 
+def job_devices(threads: int, count: int) -> list[torch.device]:
+    """``count`` devices for a data-parallel job: as many GPUs of its own (claimed one by one, as
+    in :func:`job_device`), or ``count`` CPU processes sharing the job's threads."""
+    if count == 1:
+        return [job_device(threads)]
+    torch.set_num_threads(max(1, threads // count))
+    if not torch.cuda.is_available():
+        return [torch.device("cpu")] * count
+    if torch.cuda.device_count() < count:
+        raise RuntimeError(f"pretrain.gpus is {count}, but this job sees {torch.cuda.device_count()} GPUs")
+    if os.environ.get("SLURM_JOB_ID"):
+        return [torch.device(f"cuda:{i}") for i in range(count)]
+    ids = visible_gpus(torch.cuda.device_count())
+    claimed = []
+    while len(claimed) < count:  # a flock conflicts with this process's own earlier locks too
+        index, handle = claim_gpu(ids, gpu_lock_dir())
+        _held.append(handle)
+        claimed.append(torch.device(f"cuda:{index}"))
+    log.info("running on GPUs %s", ", ".join(map(str, claimed)))
+    return claimed
+
+
 def model_inputs(ds: ImageDataset, split: str, image_size: int, device: torch.device,
                  limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """uint8 images (N, 3, S, S) and labels of ``split`` on ``device``, first ``limit`` only."""

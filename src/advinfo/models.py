@@ -17,7 +17,7 @@ from torch import nn
 from torchvision.models import resnet18, resnet50
 from torchvision.models.resnet import BasicBlock
 
-ARCHS = ("resnet_mini", "resnet18", "resnet50")
+ARCHS = ("resnet_mini", "resnet18", "resnet50", "resnet18_imagenet", "resnet50_imagenet")
 
 
 class Normalize(nn.Module):
@@ -98,6 +98,15 @@ def cifar_resnet(arch: str, num_classes: int, normalize: Normalize) -> Classifie
     return Classifier(normalize, stem, stages, net.fc.in_features, num_classes)
 
 
+def imagenet_resnet(arch: str, num_classes: int, normalize: Normalize) -> Classifier:
+    """torchvision's ResNet-18/50 as built for ImageNet (7x7 stride-2 conv and max-pool): the
+    architecture of the public robust ImageNet checkpoints."""
+    net = {"resnet18_imagenet": resnet18, "resnet50_imagenet": resnet50}[arch](num_classes=num_classes)
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    stages = [net.layer1, net.layer2, net.layer3, net.layer4]
+    return Classifier(normalize, stem, stages, net.fc.in_features, num_classes)
+
+
 def _init_convs(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
@@ -117,6 +126,8 @@ def build_model(
         return resnet_mini(num_classes, normalize, width)
     if arch in ("resnet18", "resnet50"):
         return cifar_resnet(arch, num_classes, normalize)
+    if arch in ("resnet18_imagenet", "resnet50_imagenet"):
+        return imagenet_resnet(arch, num_classes, normalize)
     raise ValueError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHS)}")
 
 

@@ -3,17 +3,25 @@ statistics, training, and the metadata that makes the saved model self-describin
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
+from torch import nn
 
 import advinfo
-from advinfo.data import ImageDataset, channel_stats
+from advinfo.checkpoint import save_model, weights_hash
+from advinfo.data import ImageDataset, channel_stats, load_dataset
 from advinfo.device import model_inputs, pick_device
+from advinfo.fileio import write_csv
+from advinfo.logs import configure_logging
 from advinfo.models import Classifier, build_model
-from advinfo.train import TrainConfig, train
+from advinfo.train import Accel, TrainConfig, train, world
+
+log = logging.getLogger(__name__)
 
 
 def pretrain(
@@ -26,16 +34,20 @@ def pretrain(
     resume_path: str | Path | None = None,
     device: torch.device | None = None,
     progress: bool = True,
+    accel: Accel = Accel(),
 ) -> tuple[Classifier, list[dict[str, float]], dict[str, Any]]:
-    """Train ``arch`` on ``ds`` with ``cfg``; return the model, per-epoch metrics and metadata."""
+    """Train ``arch`` on ``ds`` with ``cfg``; return the model, per-epoch metrics and metadata.
+    Under data parallelism on GPUs, BatchNorm statistics are synchronised across processes."""
     device = device or pick_device()
     train_set = model_inputs(ds, "train", image_size, device)
     monitor_set = model_inputs(ds, "test", image_size, device, limit=monitor_size)
     mean, std = channel_stats(train_set[0])
     torch.manual_seed(cfg.seed)
     model = build_model(arch, ds.num_classes, mean, std, width).to(device)
+    if world()[1] > 1 and device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys as BatchNorm2d
     run_id = {"arch": arch, "dataset": ds.name, "image_size": image_size, "width": width}
-    history = train(model, cfg, train_set, monitor_set, resume_path, run_id, progress)
+    history = train(model, cfg, train_set, monitor_set, resume_path, run_id, progress, accel)
     meta = {
         **run_id,
         "source": ds.name,
@@ -48,3 +60,40 @@ def pretrain(
         "torch_version": str(torch.__version__),
     }
     return model, history, meta
+
+
+@dataclass(frozen=True)
+class PretrainJob:
+    """Everything one pretraining job needs, in a form that travels to data-parallel processes."""
+
+    dataset: str  # the prepared dataset's cache file
+    arch: str
+    cfg: TrainConfig
+    image_size: int
+    width: int
+    monitor_size: int
+    resume: str
+    model_out: str
+    metrics_out: str
+    accel: Accel = Accel()
+    threads: int = 1  # CPU threads of each process
+    log_file: str | None = None  # where a data-parallel first process logs
+
+
+def run_pretrain_job(device: torch.device, job: PretrainJob) -> None:
+    """Train and, in the first (or only) process, save the model file and the metrics table."""
+    rank, size = world()
+    if size > 1:
+        torch.set_num_threads(job.threads)
+        if rank == 0:
+            configure_logging(job.log_file)
+    ds = load_dataset(job.dataset)
+    model, history, meta = pretrain(ds, job.arch, job.cfg, job.image_size, job.width, job.monitor_size, job.resume,
+                                    device, accel=job.accel)  # fmt: skip
+    if rank != 0:
+        return
+    meta["weights_sha256"] = weights_hash(model)
+    meta["processes"] = size
+    save_model(model, meta, job.model_out)
+    write_csv(pd.DataFrame(history), job.metrics_out)
+    log.info("saved %s (weights sha256 %s)", job.model_out, meta["weights_sha256"][:16])

@@ -1,10 +1,15 @@
-"""Standard and L2/L-inf PGD adversarial training (Eq. 1), resumable epoch by epoch.
+"""Standard, L2/L-inf PGD (Eq. 1) and TRADES (Eq. 2) training, resumable epoch by epoch.
 
 Data stays on the device as uint8 and is augmented batch by batch (no DataLoader: the
 datasets are small, and per-batch work on the device is what makes training fast).
 All randomness of epoch e is drawn from a generator seeded by (seed, e), so a run that
 is killed and resumed from its last finished epoch ends with the same weights as an
 uninterrupted one.
+
+Data-parallel training: when ``torch.distributed`` is initialised (``distributed.launch``),
+every process draws the same batch and augmentation, keeps its contiguous share of the
+batch, and DDP averages the gradients, so the step is the single-process step up to
+BatchNorm statistics (per process on CPUs; synchronised on GPUs) and attack random starts.
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from advinfo.attacks import PGD
@@ -60,6 +68,7 @@ class TrainConfig:
     flip: bool = False  # random horizontal flips (off for digits and letters)
     monitor_steps: int = 10  # PGD steps of the per-epoch held-out robust accuracy
     trades_beta: float = 6.0  # TRADES: weight of the KL between clean and adversarial predictions
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast of every forward and backward pass)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -71,7 +80,16 @@ class TrainConfig:
             raise ValueError(f"method {self.method!r} needs eps > 0, got {self.eps}")
         if self.schedule not in ("triangle", "step"):
             raise ValueError(f"schedule must be 'triangle' or 'step', got {self.schedule!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
 
+
+@dataclass(frozen=True)
+class Accel:
+    """How training runs rather than what it computes (so not part of a run's identity)."""
+
+    channels_last: bool = False  # NHWC memory layout: faster convolutions on tensor-core GPUs
+    compile: bool = False  # torch.compile the network
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
     """The generator for every random draw of one epoch (shuffle, augmentation, attack)."""
@@ -133,6 +151,39 @@ def make_trades_attack(model: nn.Module, cfg: TrainConfig) -> PGD:
                norm=cfg.norm, random_start=True, loss_fn=trades_kl)  # fmt: skip
 
 
+class MethodLoss(nn.Module):
+    """(loss, reported logits) of a batch given its adversarial examples. One module, so that
+    data-parallel training wraps every forward pass of a step (TRADES makes two)."""
+
+    def __init__(self, model: nn.Module, method: str, trades_beta: float) -> None:
+        super().__init__()
+        self.model, self.method, self.trades_beta = model, method, trades_beta
+
+    def forward(self, x: torch.Tensor, x_adv: torch.Tensor | None,
+                y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        if self.method == "trades":
+            logits = self.model(x)
+            robust = trades_kl(self.model(x_adv), F.softmax(logits, dim=1)).mean()
+            return F.cross_entropy(logits, y) + self.trades_beta * robust, logits
+        logits = self.model(x if x_adv is None else x_adv)
+        return F.cross_entropy(logits, y), logits
+
+
+def world() -> tuple[int, int]:
+    """(rank, number of processes) of data-parallel training; (0, 1) without it."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def shard(batch: torch.Tensor) -> torch.Tensor:
+    """This process's contiguous share of a batch (all of it without data parallelism); the
+    remainder of a batch that does not split evenly (the epoch's last) is left out."""
+    rank, size = world()
+    per = len(batch) // size
+    return batch if size == 1 else batch[rank * per : (rank + 1) * per]
+
+
 @torch.no_grad()
 def _count_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return int((model(x).argmax(1) == y).sum())
@@ -165,10 +216,15 @@ def accuracy(
 class Trainer:
     """Owns model, optimiser and schedule; runs epochs and checkpoints for resumption."""
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig, steps_per_epoch: int) -> None:
+    def __init__(self, model: nn.Module, cfg: TrainConfig, steps_per_epoch: int, accel: Accel = Accel()) -> None:
         self.model = model
         self.cfg = cfg
         self.steps_per_epoch = steps_per_epoch
+        if accel.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.channels_last = accel.channels_last
+        net = torch.compile(model) if accel.compile else model  # attacks and the step share it
+        self.net = net
         self.optimizer = torch.optim.SGD(
             model.parameters(),
             lr=cfg.lr,
@@ -177,29 +233,38 @@ class Trainer:
             weight_decay=cfg.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, steps_per_epoch))
-        self.attack = None
+        self.attack = None  # on the bare network: per-sample, it needs no gradient averaging
         if cfg.method == "pgd":
-            self.attack = make_attack(model, cfg, cfg.attack_steps, keep_best=False)
+            self.attack = make_attack(net, cfg, cfg.attack_steps, keep_best=False)
         elif cfg.method == "trades":
-            self.attack = make_trades_attack(model, cfg)
+            self.attack = make_trades_attack(net, cfg)
+        self.step = MethodLoss(net, cfg.method, cfg.trades_beta)
+        if cfg.batch_size % world()[1]:
+            raise ValueError(f"pretrain.batch_size {cfg.batch_size} does not split over {world()[1]} processes; "
+                             f"use a multiple of pretrain.gpus")  # fmt: skip
+        if world()[1] > 1:
+            device = next(model.parameters()).device
+            self.step = DistributedDataParallel(self.step, device_ids=[device] if device.type == "cuda" else None)
+        device_type = next(model.parameters()).device.type
+        bf16 = cfg.precision == "bf16"
+        self.autocast = lambda: torch.autocast(device_type, torch.bfloat16) if bf16 else nullcontext()
 
     def batch_loss(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, logits whose accuracy is reported) of one training batch of the config's method:
         CE on x (standard), CE on PGD's x_adv (pgd), or CE on x + β·KL(p(x) || p(x_adv)) (trades)."""
-        if self.cfg.method == "pgd":
-            logits = self.model(self.attack(x, y, gen))
-            return F.cross_entropy(logits, y), logits
-        if self.cfg.method == "trades":
-            self.model.eval()
-            with torch.no_grad():
-                p_clean = F.softmax(self.model(x), dim=1)
-            self.model.train()
-            x_adv = self.attack(x, p_clean, gen)
-            logits = self.model(x)
-            robust = trades_kl(self.model(x_adv), F.softmax(logits, dim=1)).mean()
-            return F.cross_entropy(logits, y) + self.cfg.trades_beta * robust, logits
-        logits = self.model(x)
-        return F.cross_entropy(logits, y), logits
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            x_adv = None
+            if self.cfg.method == "pgd":
+                x_adv = self.attack(x, y, gen)
+            elif self.cfg.method == "trades":
+                self.model.eval()
+                with torch.no_grad():
+                    p_clean = F.softmax(self.net(x).float(), dim=1)
+                self.model.train()
+                x_adv = self.attack(x, p_clean, gen)
+            return self.step(x, x_adv, y)
 
     def train_epoch(self, images: torch.Tensor, labels: torch.Tensor, epoch: int,
                     progress: bool = True) -> dict[str, float]:  # fmt: skip
@@ -215,8 +280,10 @@ class Trainer:
                    mininterval=10, delay=5, leave=False)  # fmt: skip
         for step, start in enumerate(bar):
             idx = order[start : start + cfg.batch_size]
-            x = augment(to_unit(images[idx]), cfg.crop_padding, cfg.flip, gen)
-            y = labels[idx]
+            if len(idx) < world()[1]:  # too few left for every process to get one
+                continue
+            x = shard(augment(to_unit(images[idx]), cfg.crop_padding, cfg.flip, gen))
+            y = shard(labels[idx])
             loss, logits = self.batch_loss(x, y, gen)
             if not torch.isfinite(loss):
                 raise DivergenceError(
@@ -278,16 +345,19 @@ def train(
     resume_path: str | Path | None = None,
     run_id: dict[str, Any] | None = None,
     progress: bool = True,
+    accel: Accel = Accel(),
 ) -> list[dict[str, float]]:
     """Train ``model`` in place; return one metrics row per epoch.
 
     ``train_set`` and ``monitor_set`` are uint8 images (N, 3, H, W) and labels, already
     on the model's device. After every epoch the resume state is written atomically to
-    ``resume_path`` (when given); a later call with the same configuration continues
-    from there. ``run_id`` adds identifying values (arch, data) to the fingerprint.
+    ``resume_path`` (when given; by the first process under data parallelism); a later call
+    with the same configuration continues from there. ``run_id`` adds identifying values
+    (arch, data) to the fingerprint.
     """
     images, labels = train_set
-    trainer = Trainer(model, cfg, math.ceil(len(images) / cfg.batch_size))
+    trainer = Trainer(model, cfg, math.ceil(len(images) / cfg.batch_size), accel)
+    first = world()[0] == 0
     resume_path = Path(resume_path) if resume_path is not None else None
     fp = fingerprint(cfg, {**(run_id or {}), "n_train": len(images)})
     start, history = _resume(trainer, resume_path, fp)
@@ -295,13 +365,15 @@ def train(
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
         row: dict[str, float] = {"epoch": epoch + 1, "lr": trainer.optimizer.param_groups[0]["lr"]}
-        row.update(trainer.train_epoch(images, labels, epoch, progress))
+        row.update(trainer.train_epoch(images, labels, epoch, progress and first))
         seconds = time.perf_counter() - t0
         gen = epoch_generator(cfg.seed + 1, epoch, images.device)
         row["clean_acc"] = accuracy(model, *monitor_set)
         row["robust_acc"] = accuracy(model, *monitor_set, monitor_attack, generator=gen) if monitor_attack else row["clean_acc"]
         row.update(weight_norm=weight_norm(model), epoch_seconds=seconds, images_per_s=len(images) / seconds)
         history.append(row)
+        if not first:
+            continue
         log.info(
             "epoch %d/%d  loss %.4f  train acc %.1f%%  held-out clean %.1f%%  robust@%g %.1f%%  ||w|| %.2f  %.0f img/s",
             epoch + 1, cfg.epochs, row["train_loss"], row["train_acc"], row["clean_acc"], cfg.eps,

@@ -21,12 +21,17 @@ os.environ.update(
 from advinfo.codedeps import library_files
 from advinfo.config import (
     GENERATED_DATASETS,
+    TORCHVISION_DATASETS,
+    ModelSpec,
     attack_radii,
     check_config,
     gap_sources,
+    imported_entry,
+    imported_models,
     model_grid,
     ood_dataset,
     reference_model,
+    source_images,
     transfer_modes,
 )
 
@@ -34,7 +39,8 @@ from advinfo.config import (
 check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 validate(config, "../schemas/config.schema.yaml")
 
-MODELS = model_grid(config)
+IMPORTED = imported_models(config)
+MODELS = model_grid(config) + IMPORTED
 REFERENCE = reference_model(config)
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
@@ -104,6 +110,29 @@ def dataset_cache(name):
     return f"{config['data']['root']}/{name}.npz"
 
 
+def source_data(wildcards):
+    """The dataset of a model's source (for an imported model: the dataset standing in for it)."""
+    return dataset_cache(source_images(config, wildcards.source))
+
+
+def get_imported(wildcards):
+    """The ``imported`` entry of the model of these wildcards."""
+    spec = ModelSpec(
+        wildcards.source,
+        wildcards.arch,
+        wildcards.method,
+        float(wildcards.eps),
+        int(wildcards.seed),
+    )
+    return imported_entry(config, spec)
+
+
+def imported_source_pattern():
+    """A regex matching only imported sources (one that matches nothing when there are none)."""
+    names = sorted({spec.source for spec in IMPORTED})
+    return "|".join(names) if names else "(?!)"
+
+
 def model_files(kind):
     """``kind`` (a file name in each model's directory) for every model of the grid."""
     return [f"{RESULTS}/pretrain/{spec.path}/{kind}" for spec in MODELS]
@@ -116,6 +145,7 @@ def transfer_files():
         f"{RESULTS}/transfer/{spec.path}/{target}/{mode}.json"
         for spec in MODELS
         for target in config["targets"]
+        if target != spec.source
         for mode in modes
     ]
 
@@ -150,13 +180,14 @@ def distance_files():
         for measure in config["distance"]["measures"]
         for source in config["sources"]
         for target in config["targets"]
+        if target != source
     ]
 
 
 def inversion_inputs(wildcards):
     """The source dataset, and the out-of-distribution one when there is one."""
     ood = ood_dataset(config, wildcards.source)
-    inputs = {"source": dataset_cache(wildcards.source)}
+    inputs = {"source": source_data(wildcards)}
     return inputs | ({"ood": dataset_cache(ood)} if ood else {})
 
 
@@ -187,16 +218,35 @@ def get_final_output():
 
 def get_dataset_options(wildcards):
     """Build options of one dataset; sizes matter only for generated ones."""
-    data = config["data"]
+    data, name = config["data"], wildcards.dataset
     options = {"seed": data["seed"]}
-    if wildcards.dataset in GENERATED_DATASETS:
+    if name in GENERATED_DATASETS:
         options.update(n_train=data["n_train"], n_test=data["n_test"])
+    if name in TORCHVISION_DATASETS or name in data["folders"]:
+        options.update(
+            root=data["raw_root"] or data["root"],
+            download=data["download"],
+            folder=data["folders"].get(name),
+            size=data["resize"] or data["image_size"],
+            workers=data["threads"] - 1,
+        )
     return options
 
 
 def get_train_params(wildcards):
     """TrainConfig values of one model: the pretrain section plus its method, eps and seed."""
-    grid_keys = ("epsilons", "methods", "seeds", "threads", "monitor_size")
+    # Grid keys, and how training runs (gpus, channels_last, compile: the job reads them from
+    # the config, so changing them retrains nothing).
+    grid_keys = (
+        "epsilons",
+        "methods",
+        "seeds",
+        "threads",
+        "monitor_size",
+        "gpus",
+        "channels_last",
+        "compile",
+    )
     keep = {k: v for k, v in config["pretrain"].items() if k not in grid_keys}
     keep["milestones"] = tuple(keep["milestones"])
     if wildcards.method != "trades":  # so a change of beta retrains only TRADES models

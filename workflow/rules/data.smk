@@ -1,4 +1,5 @@
-# Datasets: built from package data or generated from a seed, cached as uint8 .npz files.
+# Datasets: built from package data, generated from a seed, or read from torchvision's files or
+# an image folder; cached as uint8 .npz files.
 
 
 # Build one dataset and cache it under resources/.
@@ -13,7 +14,7 @@ rule prepare_dataset:
         f"{BENCH}/prepare_dataset/{{dataset}}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
+    threads: config["data"]["threads"]
     resources:
         gpu=0,
         mem_mb=2000,

@@ -6,7 +6,7 @@
 rule fisher_input:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=lambda wc: dataset_cache(wc.source),
+        dataset=source_data,
         code=library("fisher_input"),
     output:
         json=f"{MODEL_DIR}/fisher.json",
@@ -30,7 +30,7 @@ rule fisher_input:
 rule weight_posterior:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=lambda wc: dataset_cache(wc.source),
+        dataset=source_data,
         code=library("weight_posterior"),
     output:
         h5=f"{MODEL_DIR}/posterior.h5",
@@ -55,7 +55,7 @@ rule weight_posterior:
 rule tsne:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=lambda wc: dataset_cache(wc.source),
+        dataset=source_data,
         code=library("tsne"),
     output:
         csv=f"{MODEL_DIR}/tsne.csv",

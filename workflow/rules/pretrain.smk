@@ -18,7 +18,7 @@ rule pretrain:
         "../../envs/torch.yaml"
     threads: config["pretrain"]["threads"]
     resources:
-        gpu=1,
+        gpu=config["pretrain"]["gpus"],
         mem_mb=4000,
     params:
         train=get_train_params,
@@ -30,11 +30,39 @@ rule pretrain:
         "../scripts/pretrain.py"
 
 
+# A network trained elsewhere (imported): its checkpoint, checked against the pinned SHA-256
+# and read as tensors only, becomes a model file like a pretrained one. The file is a param,
+# not an input: a dry run plans without it, and its pinned hash (a param) decides reruns.
+rule import_model:
+    input:
+        code=library("import_model"),
+    output:
+        model=f"{MODEL_DIR}/model.pt",
+        metrics=f"{MODEL_DIR}/metrics.csv",
+    log:
+        f"{LOGS}/import_model/{{source}}/{{arch}}/{{method}}-eps{{eps}}-seed{{seed}}.log",
+    wildcard_constraints:
+        source=imported_source_pattern(),
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=0,
+        mem_mb=4000,
+    params:
+        entry=get_imported,
+    script:
+        "../scripts/import_model.py"
+
+
+ruleorder: import_model > pretrain
+
+
 # Clean and PGD robust accuracy of one model at every test radius of evaluate.epsilons.
 rule evaluate_robustness:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=lambda wc: dataset_cache(wc.source),
+        dataset=source_data,
         code=library("evaluate_robustness"),
     output:
         json=f"{MODEL_DIR}/robustness.json",

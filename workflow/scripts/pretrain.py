@@ -1,34 +1,35 @@
-"""Pretrain one network of the grid (standard or PGD), resuming after a kill, and save it."""
+"""Pretrain one network of the grid (standard, PGD or TRADES; data-parallel over pretrain.gpus
+processes when that is above 1), resuming after a kill, and save it."""
 
 import logging
 from pathlib import Path
 
-import pandas as pd
-
-from advinfo.checkpoint import save_model, weights_hash
-from advinfo.data import load_dataset
-from advinfo.device import job_device
-from advinfo.fileio import write_csv
+from advinfo.device import job_devices
+from advinfo.distributed import launch
 from advinfo.logs import configure_logging
-from advinfo.pretrain import pretrain
-from advinfo.train import TrainConfig
+from advinfo.pretrain import PretrainJob, run_pretrain_job
+from advinfo.train import Accel, TrainConfig
 
 log = logging.getLogger(__name__)
 
 
 def main(smk) -> None:
-    device = job_device(smk.threads)
-    cfg = TrainConfig(**smk.params.train)
-    ds = load_dataset(smk.input.dataset)
-    log.info("pretraining %s on %s (%s, eps=%g, seed %d) on %s with %d threads", smk.wildcards.arch, ds.name,
-             cfg.method, cfg.eps, cfg.seed, device, smk.threads)  # fmt: skip
-    model, history, meta = pretrain(ds, smk.wildcards.arch, cfg, smk.params.image_size, smk.params.width,
-                                    smk.params.monitor_size, smk.params.resume, device)  # fmt: skip
-    meta["weights_sha256"] = weights_hash(model)
-    save_model(model, meta, smk.output.model)
-    write_csv(pd.DataFrame(history), smk.output.metrics)
+    pre = smk.config["pretrain"]  # read here, not as params: changing them retrains nothing
+    devices = job_devices(smk.threads, int(pre["gpus"]))
+    job = PretrainJob(
+        dataset=smk.input.dataset, arch=smk.wildcards.arch, cfg=TrainConfig(**smk.params.train),
+        image_size=smk.params.image_size, width=smk.params.width, monitor_size=smk.params.monitor_size,
+        resume=smk.params.resume, model_out=smk.output.model, metrics_out=smk.output.metrics,
+        accel=Accel(channels_last=pre["channels_last"], compile=pre["compile"]),
+        threads=max(1, smk.threads // len(devices)), log_file=smk.log[0],
+    )  # fmt: skip
+    log.info("pretraining %s on %s (%s, eps=%g, seed %d) on %s with %d threads", job.arch, smk.wildcards.source,
+             job.cfg.method, job.cfg.eps, job.cfg.seed, ", ".join(map(str, devices)), smk.threads)  # fmt: skip
+    if len(devices) == 1:
+        run_pretrain_job(devices[0], job)
+    else:
+        launch(run_pretrain_job, [str(d) for d in devices], job)
     Path(smk.params.resume).unlink(missing_ok=True)
-    log.info("saved %s (weights sha256 %s)", smk.output.model, meta["weights_sha256"][:16])
 
 
 if __name__ == "__main__":

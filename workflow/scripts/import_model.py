@@ -1,0 +1,43 @@
+"""Import one network trained elsewhere (imported[] in the config) as a model file of the workflow."""
+
+import logging
+
+import pandas as pd
+
+import advinfo
+from advinfo.checkpoint import save_model, weights_hash
+from advinfo.fileio import write_csv
+from advinfo.imported import import_checkpoint
+from advinfo.logs import configure_logging
+from advinfo.models import weight_norm
+
+log = logging.getLogger(__name__)
+
+
+def main(smk) -> None:
+    entry = smk.params.entry
+    model, info = import_checkpoint(entry["path"], entry["sha256"], entry["format"], entry["arch"])
+    meta = {
+        "arch": entry["arch"],
+        "source": smk.wildcards.source,
+        "num_classes": info["num_classes"],
+        "classes": [str(c) for c in range(info["num_classes"])],
+        "mean": info["mean"],
+        "std": info["std"],
+        "width": 0,  # resnet_mini only
+        "image_size": entry.get("image_size", 224),
+        "train": {"method": smk.wildcards.method, "eps": float(smk.wildcards.eps), "imported_from": str(entry["path"])},
+        "checkpoint_sha256": entry["sha256"].lower(),
+        "advinfo_version": advinfo.__version__,
+        "weights_sha256": weights_hash(model),
+    }
+    save_model(model, meta, smk.output.model)
+    # One row: the imported network's weight norm (the epoch its file records, when it does).
+    write_csv(pd.DataFrame([{"epoch": info["epoch"], "weight_norm": weight_norm(model)}]), smk.output.metrics)
+    log.info("imported %s (%s, %d classes, epoch %s) -> %s", entry["path"], entry["format"],
+             info["num_classes"], info["epoch"], smk.output.model)  # fmt: skip
+
+
+if __name__ == "__main__":
+    configure_logging(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+    main(snakemake)  # noqa: F821
