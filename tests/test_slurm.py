@@ -69,7 +69,10 @@ def test_the_profile_gives_gpu_rules_a_gpu_and_every_rule_time_and_memory():
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     assert profile["executor"] == "slurm"
     assert {"runtime", "mem_mb"} <= set(profile["default-resources"])
-    gpu_rules = {p.name for p in (ROOT / "workflow" / "scripts").glob("*.py") if "job_device(" in p.read_text()}
+    scripts = (ROOT / "workflow" / "scripts").glob("*.py")
+    gpu_rules = {p.name for p in scripts if "job_device(" in p.read_text() or "job_devices(" in p.read_text()}
     assert {f"{rule}.py" for rule in profile["set-resources"]} == gpu_rules
     for rule, resources in profile["set-resources"].items():
-        assert resources["gpu"] == 1 and resources["runtime"] > 0 and resources["mem_mb"] > 0, rule
+        # pretrain keeps its rule's gpu=pretrain.gpus (data-parallel over several GPUs)
+        gpus = resources.get("gpu") if rule != "pretrain" else (None if "gpu" in resources else 1)
+        assert gpus == 1 and resources["runtime"] > 0 and resources["mem_mb"] > 0, rule
