@@ -25,7 +25,7 @@ from advinfo.data import ImageDataset, adapt
 
 log = logging.getLogger(__name__)
 LOCK_DIR_ENV = "ADVINFO_GPU_LOCK_DIR"
-_held: list[IO[str]] = []  # the claimed GPU's lock file, open for the life of the process
+_held: list[tuple[int, IO[str]]] = []  # (index, lock file) of each claimed GPU, open for the process's life
 
 
 def pick_device() -> torch.device:
@@ -65,27 +65,10 @@ def claim_gpu(gpus: list[str], lock_dir: Path, poll_seconds: float = 2.0) -> tup
         time.sleep(poll_seconds)
 
 
-def job_device(threads: int) -> torch.device:
-    """The device of a job, with torch limited to the job's ``threads`` CPU threads: a GPU of
-    its own when there are GPUs (see the module docstring), else the CPU."""
-    torch.set_num_threads(threads)
-    if not torch.cuda.is_available():
-        return torch.device("cpu")
-    if os.environ.get("SLURM_JOB_ID"):
-        return torch.device("cuda:0")
-    if not _held:
-        index, handle = claim_gpu(visible_gpus(torch.cuda.device_count()), gpu_lock_dir())
-        _held.append(handle)
-        torch.cuda.set_device(index)
-        log.info("running on GPU %d of %d", index, torch.cuda.device_count())
-    return torch.device(f"cuda:{torch.cuda.current_device()}")
-
-
-def job_devices(threads: int, count: int) -> list[torch.device]:
-    """``count`` devices for a data-parallel job: as many GPUs of its own (claimed one by one, as
-    in :func:`job_device`), or ``count`` CPU processes sharing the job's threads."""
-    if count == 1:
-        return [job_device(threads)]
+def job_devices(threads: int, count: int = 1) -> list[torch.device]:
+    """The devices of a job, with torch limited to its ``threads`` CPU threads (shared by its
+    ``count`` processes): ``count`` GPUs of its own when there are GPUs (see the module
+    docstring; a process claims them once), else ``count`` times the CPU."""
     torch.set_num_threads(max(1, threads // count))
     if not torch.cuda.is_available():
         return [torch.device("cpu")] * count
@@ -93,14 +76,18 @@ def job_devices(threads: int, count: int) -> list[torch.device]:
         raise RuntimeError(f"pretrain.gpus is {count}, but this job sees {torch.cuda.device_count()} GPUs")
     if os.environ.get("SLURM_JOB_ID"):
         return [torch.device(f"cuda:{i}") for i in range(count)]
-    ids = visible_gpus(torch.cuda.device_count())
-    claimed = []
-    while len(claimed) < count:  # a flock conflicts with this process's own earlier locks too
-        index, handle = claim_gpu(ids, gpu_lock_dir())
-        _held.append(handle)
-        claimed.append(torch.device(f"cuda:{index}"))
-    log.info("running on GPUs %s", ", ".join(map(str, claimed)))
-    return claimed
+    if len(_held) < count:
+        ids = visible_gpus(torch.cuda.device_count())
+        while len(_held) < count:  # a flock conflicts with this process's own earlier locks too
+            _held.append(claim_gpu(ids, gpu_lock_dir()))
+        torch.cuda.set_device(_held[0][0])
+        log.info("running on GPU %s of %d", ", ".join(str(i) for i, _ in _held), torch.cuda.device_count())
+    return [torch.device(f"cuda:{index}") for index, _ in _held[:count]]
+
+
+def job_device(threads: int) -> torch.device:
+    """The device of a single-process job (see :func:`job_devices`)."""
+    return job_devices(threads)[0]
 
 
 def model_inputs(ds: ImageDataset, split: str, image_size: int, device: torch.device,

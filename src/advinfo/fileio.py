@@ -67,6 +67,10 @@ def save_tensors(obj: dict[str, Any], path: str | Path) -> None:
         torch.save(obj, tmp)
 
 
+class UnsafeFileError(ValueError):
+    """A tensor file that needs code to unpickle (refused, never run)."""
+
+
 def load_tensors(path: str | Path) -> dict[str, Any]:
     """Load a file written by :func:`save_tensors` without unpickling any code."""
     path = Path(path)
@@ -75,7 +79,7 @@ def load_tensors(path: str | Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ValueError(
+        raise UnsafeFileError(
             f"{path} holds objects that need code to unpickle; refused (only tensors and plain values "
             f"are loaded, weights_only=True). Details: {str(err).splitlines()[-1][:300]}"
         ) from err

@@ -15,13 +15,13 @@ containers (such as one that runs code) is refused, not executed.
 from __future__ import annotations
 
 import hashlib
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from advinfo.fileio import UnsafeFileError, load_tensors
 from advinfo.models import Classifier, build_model
 
 FORMATS = ("robustness", "torchvision")
@@ -55,15 +55,15 @@ def verify_sha256(path: str | Path, expected: str) -> None:
 
 
 def read_tensors(path: str | Path) -> Any:
-    """``torch.load(weights_only=True)``, with a refusal that says what to do."""
+    """:func:`fileio.load_tensors` (``weights_only=True``), with a refusal that says what to do."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
+        return load_tensors(path)
+    except UnsafeFileError as err:
         raise CheckpointError(
             f"checkpoint {path} needs code to unpickle and was refused (nothing in it was run): {err}. "
             f"Load it where you trust it and save only its tensors: torch.save(ckpt['model'], 'weights.pt')"
         ) from err
-    except (RuntimeError, EOFError, OSError) as err:
+    except ValueError as err:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {err}") from err
 
 

@@ -239,10 +239,11 @@ class Trainer:
         elif cfg.method == "trades":
             self.attack = make_trades_attack(net, cfg)
         self.step = MethodLoss(net, cfg.method, cfg.trades_beta)
-        if cfg.batch_size % world()[1]:
-            raise ValueError(f"pretrain.batch_size {cfg.batch_size} does not split over {world()[1]} processes; "
+        processes = world()[1]
+        if cfg.batch_size % processes:
+            raise ValueError(f"pretrain.batch_size {cfg.batch_size} does not split over {processes} processes; "
                              f"use a multiple of pretrain.gpus")  # fmt: skip
-        if world()[1] > 1:
+        if processes > 1:
             device = next(model.parameters()).device
             self.step = DistributedDataParallel(self.step, device_ids=[device] if device.type == "cuda" else None)
         device_type = next(model.parameters()).device.type
@@ -274,13 +275,14 @@ class Trainer:
         gen = epoch_generator(cfg.seed, epoch, device)
         order = torch.randperm(len(images), generator=gen, device=device)
         model.train()
+        processes = world()[1]
         loss_sum, correct, seen = 0.0, 0, 0
         batches = range(0, len(images), cfg.batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress,
                    mininterval=10, delay=5, leave=False)  # fmt: skip
         for step, start in enumerate(bar):
             idx = order[start : start + cfg.batch_size]
-            if len(idx) < world()[1]:  # too few left for every process to get one
+            if len(idx) < processes:  # too few left for every process to get one
                 continue
             x = shard(augment(to_unit(images[idx]), cfg.crop_padding, cfg.flip, gen))
             y = shard(labels[idx])

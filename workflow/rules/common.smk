@@ -29,6 +29,7 @@ from advinfo.config import (
     imported_entry,
     imported_models,
     model_grid,
+    model_record,
     ood_dataset,
     reference_model,
     source_images,
@@ -117,14 +118,7 @@ def source_data(wildcards):
 
 def get_imported(wildcards):
     """The ``imported`` entry of the model of these wildcards."""
-    spec = ModelSpec(
-        wildcards.source,
-        wildcards.arch,
-        wildcards.method,
-        float(wildcards.eps),
-        int(wildcards.seed),
-    )
-    return imported_entry(config, spec)
+    return imported_entry(config, ModelSpec(**model_record(wildcards)))
 
 
 def imported_source_pattern():
