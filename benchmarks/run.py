@@ -20,6 +20,10 @@ Entries (--only NAME):
                the same problem as a linear program (scipy HiGHS) / POT.
                task2vec_speedup: a per-image autograd loop / our vmap per-image squared gradients
                (resnet_mini at 16 px, 64 images)
+  methods      method_cost.{trades,arat,wcmi}: one training epoch of the method / one PGD-k epoch
+               (resnet_mini, 32x32, same data, k, batch); each adds one network pass per step to PGD's
+               k + 1 (trades: the clean prediction; arat: the clean branch; wcmi: the critic), so the
+               goal is <= (k + 3) / (k + 1)
   gpu          pgd_resnet18: images/s of PGD-7 adversarial training of ResNet-18 (CIFAR stem, 32 px),
                fp32, bf16 autocast, bf16 + channels_last (and + torch.compile with --compile), on the
                GPU when there is one; beside each, the physical limit: the device's measured dense
@@ -101,7 +105,7 @@ def _data(n: int, size: int, classes: int = 10) -> tuple[torch.Tensor, torch.Ten
 
 def _epoch_timer(cfg: TrainConfig, data: tuple[torch.Tensor, torch.Tensor]) -> Callable[[], None]:
     model = build_model("resnet_mini", 10, width=16)
-    trainer = Trainer(model, cfg, math.ceil(len(data[0]) / cfg.batch_size))
+    trainer = Trainer(model, cfg, math.ceil(len(data[0]) / cfg.batch_size), input_shape=tuple(data[0].shape[1:]))
     return lambda: trainer.train_epoch(*data, epoch=0, progress=False)
 
 
@@ -134,6 +138,16 @@ def bench_pretraining(args: argparse.Namespace) -> None:
     report("pretrain_throughput.attack_step_alone", f"{n / t_step:.0f} img/s")
     ratio = t_at / (t_std + k * t_step)
     report(f"at_overhead (PGD-{k})", f"{ratio:.3f}", "target <= 1.10")
+
+
+def bench_methods(args: argparse.Namespace) -> None:
+    """One epoch of TRADES, AR-AT and worst-case MI training against one PGD-k epoch."""
+    data, k = _data(args.n, args.size), args.steps
+    methods = ("pgd", "trades", "arat", "wcmi")
+    cfgs = [TrainConfig(method=m, eps=0.5, attack_steps=k, batch_size=args.batch_size, epochs=1) for m in methods]
+    times = best_times([_epoch_timer(cfg, data) for cfg in cfgs], args.repeats)
+    for method, t in zip(methods[1:], times[1:]):
+        report(f"method_cost.{method} (vs PGD-{k})", f"{t / times[0]:.2f}", f"goal <= {(k + 3) / (k + 1):.2f}")
 
 
 def bench_hdf5(args: argparse.Namespace) -> None:
@@ -341,6 +355,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "probe": bench_probe,
     "fisher": bench_fisher,
     "distance": bench_distance,
+    "methods": bench_methods,
     "gpu": bench_gpu,
 }
 

@@ -16,6 +16,8 @@ from advinfo.config import (
     ModelSpec,
     attack_radii,
     check_config,
+    comparison_radii,
+    evaluation_radii,
     format_eps,
     gap_sources,
     imported_entry,
@@ -72,6 +74,8 @@ BAD = [
     ("pretrain.epoch", 5, ["'pretrain.epoch' is unknown", "did you mean 'epochs'"]),
     ("sourcez", ["shapes"], ["'sourcez' is unknown", "did you mean 'sources'"]),
     ("pretrain.methods", ["fgsm"], ["'pretrain.methods[0]'", "'fgsm' is not one of"]),
+    ("pretrain.all_methods_at", [0.3], ["'pretrain.all_methods_at'", "[0.3] not among the non-zero pretrain.epsilons",
+                                        "[0.25, 0.5]"]),
     ("pretrain.norm", "l1", ["'pretrain.norm'", "'l1' is not one of"]),
     ("pretrain.lr", -0.1, ["'pretrain.lr'", "less than or equal to the minimum of 0"]),
     ("pretrain.random_start", "yes", ["'pretrain.random_start'", "not of type 'boolean'"]),
@@ -152,6 +156,17 @@ def test_model_grid_maps_eps_zero_to_standard():
     assert ModelSpec("digits", "resnet_mini", "pgd", 1.0, 0) in grid
     assert not any(s.method == "pgd" and s.eps == 0 for s in grid)
     assert ModelSpec("shapes", "resnet_mini", "pgd", 1.0, 0).path == "shapes/resnet_mini/pgd-eps1-seed0"
+
+
+def test_other_methods_train_only_where_all_methods_are_compared():
+    pre = {"epsilons": [0, 0.25, 0.5, 1.0], "methods": ["pgd", "arat", "wcmi"], "seeds": [0], "all_methods_at": [0.5, 1]}
+    config = {"sources": ["shapes"], "archs": ["resnet_mini"], "pretrain": pre, "evaluate": {"epsilons": [0.25, 2.0]}}
+    by_method = {m: sorted(s.eps for s in model_grid(config) if s.method == m) for m in ("standard", *pre["methods"])}
+    assert by_method == {"standard": [0.0], "pgd": [0.25, 0.5, 1.0], "arat": [0.5, 1.0], "wcmi": [0.5, 1.0]}
+    assert comparison_radii(config) == [0.5, 1.0]
+    assert evaluation_radii(config) == [0.25, 0.5, 1.0, 2.0]  # robust accuracy exists at every compared ε
+    everywhere = {**config, "pretrain": {**pre, "all_methods_at": None}}
+    assert len(model_grid(everywhere)) == 1 + 3 * 3 and comparison_radii(everywhere) == [0.25, 0.5, 1.0]
 
 
 @pytest.mark.parametrize("eps,text", [(0, "0"), (0.25, "0.25"), (1.0, "1"), (2.5, "2.5"), (3, "3")])

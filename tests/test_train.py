@@ -46,8 +46,9 @@ def test_training_is_deterministic_in_the_seed(digits):
     assert not torch.equal(a.head.weight, c.head.weight)
 
 
-def test_interrupted_run_resumes_to_identical_weights(digits, tmp_path, monkeypatch):
-    cfg = TrainConfig(method="pgd", eps=0.5, attack_steps=1, epochs=3, batch_size=256)
+@pytest.mark.parametrize("method", ["pgd", "arat", "wcmi"])  # arat's predictor and wcmi's critic resume too
+def test_interrupted_run_resumes_to_identical_weights(digits, tmp_path, monkeypatch, method):
+    cfg = TrainConfig(method=method, eps=0.5, attack_steps=1, epochs=3, batch_size=256)
     reference, ref_history, _ = run(digits, cfg)
 
     resume = tmp_path / "resume.pt"

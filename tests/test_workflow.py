@@ -32,9 +32,9 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
     first = snakemake(checkout, snakefile=snakefile)
     assert first.returncode == 0, first.stderr[-3000:]
     table = pd.read_csv(checkout / "results/tables/pretrain_robustness.csv")
-    assert sorted(table["method"].unique()) == ["pgd", "standard"]
+    assert sorted(table["method"].unique()) == ["arat", "pgd", "standard", "trades", "wcmi"]
     assert sorted(table["test_eps"].unique()) == [0.0, 0.5, 1.0]
-    assert len(table) == 2 * 3
+    assert len(table) == 5 * 3
     markdown = (checkout / "results/tables/pretrain_robustness.md").read_text()
     assert "### Source: digits" in markdown and "robust @ ε=0.5" in markdown
     metrics = pd.read_csv(checkout / MODEL / "metrics.csv")
@@ -49,6 +49,7 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
     _check_information_outputs(checkout)
     _check_distance_outputs(checkout)
     _check_inversion_outputs(checkout)
+    _check_method_comparison(checkout)
 
     again = snakemake(checkout, snakefile=snakefile)
     assert again.returncode == 0
@@ -56,7 +57,8 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
 
     script = checkout / "workflow/scripts/transfer_table.py"
     script.write_text(script.read_text() + "# an edit to the table rendering\n")
-    downstream = {"gap_distance_table": 1, "plot_gap_distance": 1}  # read transfer.csv and distance.csv
+    # read transfer.csv (and distance.csv)
+    downstream = {"gap_distance_table": 1, "plot_gap_distance": 1, "method_comparison": 1, "plot_method_comparison": 1}
     planned = planned_jobs(snakemake(checkout, "-n", snakefile=snakefile))
     assert planned == {"transfer_table": 1, **downstream, "default": 1}
     assert snakemake(checkout, snakefile=snakefile).returncode == 0
@@ -72,13 +74,26 @@ def test_tiny_config_runs_every_rule_and_reruns_only_what_an_edit_touches(checko
     library = checkout / "src/advinfo/tables.py"
     library.write_text(library.read_text() + "# an edit to the library\n")
     edited = planned_jobs(snakemake(checkout, "-n", snakefile=snakefile))
-    tables = {"pretrain_table": 1, "transfer_table": 1, "distance_table": 1, "inversion_table": 1}
+    tables = {"pretrain_table": 1, "transfer_table": 1, "distance_table": 1, "inversion_table": 1, "method_comparison": 1}
     assert edited == {**tables, **downstream, "default": 1}
+
+
+def _check_method_comparison(workdir: Path) -> None:
+    table = pd.read_csv(workdir / "results/tables/method_comparison.csv")
+    assert list(table["method"]) == ["standard", "pgd", "trades", "arat", "wcmi"] and set(table["compare_eps"]) == {0.5}
+    assert table[["clean_acc", "robust_acc", "transfer_gap", "mi_clean", "mi_adv"]].notna().all().all()
+    assert (table["vulnerability"] == table["mi_clean"] - table["mi_adv"]).all()
+    info = json.loads((workdir / "results/pretrain/digits/resnet_mini/wcmi-eps0.5-seed0/mutual_info.json").read_text())
+    assert [row["eps"] for row in info["radii"]] == [0.5] and info["n_images"] == 60
+    wcmi = torch.load(workdir / "results/pretrain/digits/resnet_mini/wcmi-eps0.5-seed0/model.pt", weights_only=True)
+    assert wcmi["meta"]["head"] == "linear probe"
+    assert "Source: digits (resnet_mini), ε = 0.5" in (workdir / "results/tables/method_comparison.html").read_text()
+    assert (workdir / "results/figures/method_comparison.png").stat().st_size > 10_000
 
 
 def _check_information_outputs(workdir: Path) -> None:
     info = pd.read_csv(workdir / "results/tables/information.csv")
-    assert len(info) == 2 and (info["trace"] >= info["lambda1"]).all() and (info["lambda1"] > 0).all()
+    assert len(info) == 5 and (info["trace"] >= info["lambda1"]).all() and (info["lambda1"] > 0).all()
     assert info["mean_logvar"].between(-20, 0).all()
     fisher = json.loads((workdir / MODEL / "fisher.json").read_text())
     assert fisher["n_images"] == 4 and fisher["prop03"][0]["eps"] == 0.05
@@ -102,7 +117,7 @@ def _check_inversion_outputs(workdir: Path) -> None:
     assert all(len(loss) <= 101 for loss in data["loss"].values())
     assert data["feature_vis"]["images"].shape == (6, 3, 8, 8)
     table = pd.read_csv(workdir / "results/tables/inversion.csv")
-    assert len(table) == 2 * 3 * 12 and set(table["images"]) == {"source", "out-of-distribution"}
+    assert len(table) == 5 * 3 * 12 and set(table["images"]) == {"source", "out-of-distribution"}
     assert table["psnr"].between(0, 60).all() and table["ssim"].between(-1, 1).all()
     assert "PSNR (dB) against the original" in (workdir / "results/tables/inversion.md").read_text()
     for name in ("fig1_inversion", "fig2_inversion_loss", "feature_visualisation"):
@@ -124,19 +139,19 @@ def _check_distance_outputs(workdir: Path) -> None:
     assert emd["distance"] == pytest.approx(domain_emd(*splits[0], *splits[1]))
     assert emd["similarity"] == pytest.approx(np.exp(-0.01 * emd["distance"]))
     assert 0 < distances.iloc[1]["distance"] < 1
-    gaps = pd.read_csv(workdir / "results/tables/gap_vs_distance.csv")
-    transfer = pd.read_csv(workdir / "results/tables/transfer.csv").query("mode == 'finetune2'").set_index("eps")
-    assert len(gaps) == 2 and gaps["gap"].tolist() == pytest.approx([transfer.loc[0.5, "clean_acc"] -
-                                                                     transfer.loc[0.0, "clean_acc"]] * 2)  # fmt: skip
+    gaps = pd.read_csv(workdir / "results/tables/gap_vs_distance.csv").query("method == 'pgd'")
+    transfer = pd.read_csv(workdir / "results/tables/transfer.csv").query("mode == 'finetune2'").set_index("method")
+    assert len(gaps) == 2 and gaps["gap"].tolist() == pytest.approx([transfer.loc["pgd", "clean_acc"] -
+                                                                     transfer.loc["standard", "clean_acc"]] * 2)  # fmt: skip
     spearman = pd.read_csv(workdir / "results/tables/gap_vs_distance_spearman.csv")
-    assert spearman["n_targets"].tolist() == [1, 1] and spearman["rho"].isna().all()  # one target: undefined
+    assert len(spearman) == 4 * 2 and (spearman["n_targets"] == 1).all() and spearman["rho"].isna().all()  # one target
     assert (workdir / "results/figures/gap_vs_distance_digits.png").stat().st_size > 10_000
     assert "<table" in (workdir / "results/tables/distance.html").read_text()
 
 
 def _check_transfer_outputs(workdir: Path, weights_sha256: str) -> None:
     transfer = pd.read_csv(workdir / "results/tables/transfer.csv")
-    assert len(transfer) == 2 * 1 * 3  # models x targets x (linear, finetune0, finetune2)
+    assert len(transfer) == 5 * 1 * 3  # models x targets x (linear, finetune0, finetune2)
     assert sorted(transfer["mode"].unique()) == ["finetune0", "finetune2", "linear"]
     assert transfer.loc[transfer["mode"] == "linear", "robust_acc@0.5"].notna().all()
     assert transfer["clean_acc"].between(0, 100).all()
@@ -158,10 +173,12 @@ def test_paper_config_plans_the_whole_grid(tmp_path):
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     print(f"paper config dry run: {time.monotonic() - started:.1f} s")
     jobs = planned_jobs(result)
-    # 2 sources x 2 archs x 6 radii; 11 targets + the ImageNet stand-in; CIFAR models skip their own source
-    assert jobs["pretrain"] == 24 and jobs["import_model"] == 2 and jobs["prepare_dataset"] == 12
-    assert jobs["linear_probe"] == 24 * 10 + 2 * 11 and jobs["finetune"] == 3 * jobs["linear_probe"]
-    assert jobs["dataset_distance"] == 2 * 2 * 10
+    # 2 sources x 2 archs x (6 radii of pgd + trades, arat, wcmi at 0.5); 11 targets + the ImageNet
+    # stand-in; CIFAR models skip their own source
+    assert jobs["pretrain"] == 2 * 2 * (6 + 3) and jobs["import_model"] == 2 and jobs["prepare_dataset"] == 12
+    assert jobs["linear_probe"] == 36 * 10 + 2 * 11 and jobs["finetune"] == 3 * jobs["linear_probe"]
+    assert jobs["dataset_distance"] == 2 * 2 * 10 and jobs["mi_vulnerability"] == 36  # not the imported models
+    assert jobs["method_comparison"] == 1 and jobs["plot_method_comparison"] == 1
 
 
 def test_bad_config_fails_before_any_job(tmp_path):

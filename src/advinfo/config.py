@@ -100,11 +100,32 @@ def _check_semantics(config: dict[str, Any]) -> None:
         if stages and max(stages) > ARCH_STAGES[arch]:
             problems.append(f"config key 'transfer.finetune.stages': {stages} unfreezes more stages than "
                             f"{arch} has — expected integers from 0 to {ARCH_STAGES[arch]}")  # fmt: skip
+    problems += _method_problems(config)
     problems += _distance_problems(config)
     problems += _dataset_problems(config)
     problems += _imported_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _method_problems(config: dict[str, Any]) -> list[str]:
+    """Every radius of ``pretrain.all_methods_at`` must be a non-zero training radius."""
+    pre = config.get("pretrain", {})
+    trained = {float(e) for e in pre.get("epsilons", []) if float(e) > 0}
+    stray = [e for e in pre.get("all_methods_at") or [] if float(e) not in trained]
+    if stray:
+        return [f"config key 'pretrain.all_methods_at': {stray} not among the non-zero pretrain.epsilons "
+                f"({sorted(trained)}) — expected radii that are trained"]  # fmt: skip
+    return []
+
+
+def method_epsilons(pre: dict[str, Any], method: str) -> list[float]:
+    """The non-zero training radii of ``method``: every one for the first of ``pretrain.methods``,
+    those of ``pretrain.all_methods_at`` (all when null) for the others."""
+    radii = [float(e) for e in pre["epsilons"] if float(e) > 0]
+    if method == pre["methods"][0] or pre.get("all_methods_at") is None:
+        return radii
+    return [e for e in radii if e in set(map(float, pre["all_methods_at"]))]
 
 
 def _distance_problems(config: dict[str, Any]) -> list[str]:
@@ -210,16 +231,16 @@ def model_label(method: str, eps: float) -> str:
 
 
 def model_grid(config: dict[str, Any]) -> list[ModelSpec]:
-    """Every (source, arch, method, eps, seed): eps 0 is 'standard', each eps > 0 is
-    trained by every adversarial method of ``pretrain.methods``."""
+    """Every (source, arch, method, eps, seed): eps 0 is 'standard', each eps > 0 is trained by
+    the first method of ``pretrain.methods``, and by the others where ``method_epsilons`` says."""
     pre = config["pretrain"]
     specs = []
     for source in config["sources"]:
         for arch in config["archs"]:
             for seed in pre["seeds"]:
-                for eps in pre["epsilons"]:
-                    methods = ["standard"] if float(eps) == 0 else pre["methods"]
-                    specs += [ModelSpec(source, arch, m, float(eps), int(seed)) for m in methods]
+                for eps in map(float, pre["epsilons"]):
+                    methods = ["standard"] if eps == 0 else [m for m in pre["methods"] if eps in method_epsilons(pre, m)]
+                    specs += [ModelSpec(source, arch, m, eps, int(seed)) for m in methods]
     return specs
 
 
@@ -268,6 +289,26 @@ def ood_dataset(config: dict[str, Any], source: str) -> str | None:
     if name is None:
         name = next((t for t in config["targets"] if t != source), None)
     return None if name == source or config["inversion"]["n_ood"] == 0 else name
+
+
+def comparison_radii(config: dict[str, Any]) -> list[float]:
+    """The radii at which every method of pretrain.methods is trained, and so compared."""
+    pre = config["pretrain"]
+    return sorted(set.intersection(*(set(method_epsilons(pre, m)) for m in pre["methods"])))
+
+
+def evaluation_radii(config: dict[str, Any]) -> list[float]:
+    """Test radii of the source robustness: evaluate.epsilons and the compared radii."""
+    return sorted({*map(float, config["evaluate"]["epsilons"]), *comparison_radii(config)})
+
+
+def mutual_info_radii(config: dict[str, Any]) -> list[float]:
+    """Radii of the worst-case mutual information: information.mutual_info.epsilons, or by
+    default the non-zero training radii (those at which methods are compared)."""
+    radii = config["information"]["mutual_info"]["epsilons"]
+    if radii is None:
+        radii = [e for e in config["pretrain"]["epsilons"] if float(e) > 0]
+    return sorted(map(float, radii))
 
 
 def attack_radii(config: dict[str, Any]) -> list[float]:

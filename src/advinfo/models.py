@@ -61,6 +61,22 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
+    def logits_and_hidden(self, x: torch.Tensor, stage: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, pooled output of ``stages[stage]``) from one pass: AR-AT regularises a
+        chosen layer's features while it classifies."""
+        chosen = stage % len(self.stages)
+        h, hidden = self.stem(self.normalize(x)), None
+        for i, block in enumerate(self.stages):
+            h = block(h)
+            if i == chosen:
+                hidden = self.pool(h)
+        return self.head(self.pool(h)), hidden
+
+    def stage_channels(self, stage: int) -> int:
+        """Channels of ``stages[stage]``'s output (its last normalisation layer's width)."""
+        widths = [m.num_features for m in self.stages[stage].modules() if hasattr(m, "num_features")]
+        return widths[-1]
+
 
 def _mini_stage(inplanes: int, planes: int, stride: int, blocks: int) -> nn.Sequential:
     downsample = None

@@ -16,12 +16,27 @@ import advinfo
 from advinfo.checkpoint import save_model, weights_hash
 from advinfo.data import ImageDataset, channel_stats, load_dataset
 from advinfo.device import model_inputs, pick_device
+from advinfo.features import iter_features
 from advinfo.fileio import write_csv
 from advinfo.logs import configure_logging
 from advinfo.models import Classifier, build_model
-from advinfo.train import Accel, TrainConfig, train, world
+from advinfo.probe import fit_probe
+from advinfo.train import SUPERVISED, Accel, TrainConfig, train, world
 
 log = logging.getLogger(__name__)
+
+HEAD_PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1)  # L2 penalties the head of an unsupervised encoder chooses from
+
+
+def probe_head(model: Classifier, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+               seed: int) -> dict[str, Any]:  # fmt: skip
+    """Give an encoder trained without labels (wcmi) its classifier: a linear probe on its
+    frozen features of the training images, as Zhu et al. evaluate such representations."""
+    z = torch.cat(list(iter_features(model, images)))
+    fit = fit_probe(z, labels.cpu(), num_classes, HEAD_PENALTIES, seed=seed)
+    model.head = fit.probe.as_linear().to(images.device)
+    log.info("fitted the linear head of the unsupervised encoder (l2=%g)", fit.probe.l2)
+    return {"head": "linear probe", "head_l2": fit.probe.l2}
 
 
 def pretrain(
@@ -48,7 +63,9 @@ def pretrain(
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys as BatchNorm2d
     run_id = {"arch": arch, "dataset": ds.name, "image_size": image_size, "width": width}
     history = train(model, cfg, train_set, monitor_set, resume_path, run_id, progress, accel)
+    head = {} if cfg.method in SUPERVISED else probe_head(model, *train_set, ds.num_classes, cfg.seed)
     meta = {
+        **head,
         **run_id,
         "source": ds.name,
         "num_classes": ds.num_classes,

@@ -26,7 +26,7 @@ def robustness_table(records: Sequence[dict[str, Any]], final_norms: Sequence[fl
     return pd.DataFrame(rows).sort_values(order, ignore_index=True)[MODEL_KEYS + ["test_eps", "accuracy", "weight_norm"]]
 
 
-def _cell(mean: float, std: float, count: int, decimals: int = 1) -> str:
+def table_cell(mean: float, std: float, count: int, decimals: int = 1) -> str:
     """A table cell: the mean, ± the std over seeds when there are several; a dash if absent."""
     if pd.isna(mean):
         return "–"
@@ -48,7 +48,7 @@ def robustness_markdown(table: pd.DataFrame) -> str:
         for (_, arch, eps, method), row in stats.iterrows():
             cells = [arch, method, f"{eps:g}", str(int(row[(eps_cols[0], "count")]))]
             for e in eps_cols:
-                text = _cell(row[(e, "mean")], row[(e, "std")], row[(e, "count")])
+                text = table_cell(row[(e, "mean")], row[(e, "std")], row[(e, "count")])
                 cells.append(f"**{text}**" if row[(e, "mean")] == best[e] else text)
             rows.append(cells)
         sections.append((f"Source: {source}", pd.DataFrame(rows, columns=header)))
@@ -102,7 +102,7 @@ def pivot_sections(long: pd.DataFrame, rows: Sequence[str], value: str, lower_is
             cells = []
             for label in labels:
                 mean, std, n = by_model.get(label, (float("nan"), float("nan"), 0))
-                text = _cell(mean, std, n, decimals)
+                text = table_cell(mean, std, n, decimals)
                 cells.append(f"**{text}**" if mean == best else text)
             table_rows.append([f"{k:g}" if isinstance(k, float) else str(k) for k in row_key] + cells)
         sections.append((f"Source: {source} ({arch})", pd.DataFrame(table_rows, columns=[*rows, *labels])))

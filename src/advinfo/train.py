@@ -1,4 +1,5 @@
-"""Standard, L2/L-inf PGD (Eq. 1) and TRADES (Eq. 2) training, resumable epoch by epoch.
+"""Standard, L2/L-inf PGD (Eq. 1), TRADES (Eq. 2), AR-AT and worst-case mutual information
+training, resumable epoch by epoch.
 
 Data stays on the device as uint8 and is augmented batch by batch (no DataLoader: the
 datasets are small, and per-batch work on the device is what makes training fast).
@@ -30,14 +31,18 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from advinfo.arat import ARATLoss, bn_branch, merge_adversarial, split_batchnorm
 from advinfo.attacks import PGD
 from advinfo.data import to_unit
 from advinfo.fileio import load_tensors, save_tensors
 from advinfo.models import weight_norm
+from advinfo.mutual_info import SeparableCritic, WCMILoss, mi_attack
 
 log = logging.getLogger(__name__)
 
-METHODS = ("standard", "pgd", "trades")
+METHODS = ("standard", "pgd", "trades", "arat", "wcmi")
+SUPERVISED = ("standard", "pgd", "trades", "arat")  # wcmi learns without labels
+ARAT_ACCURACY_IMAGES = 1000  # training images whose clean accuracy weighs AR-AT's two CE terms
 
 
 class DivergenceError(RuntimeError):
@@ -48,7 +53,8 @@ class DivergenceError(RuntimeError):
 class TrainConfig:
     """Hyperparameters of one pretraining run (units in comments)."""
 
-    method: str = "standard"  # "standard", "pgd" (Madry et al.) or "trades" (Zhang et al., the paper's Eq. 2)
+    method: str = "standard"  # "standard", "pgd" (Madry et al.), "trades" (Zhang et al., the paper's Eq. 2),
+    # "arat" (Waseda et al., asymmetric invariance) or "wcmi" (Zhu et al., worst-case mutual information)
     eps: float = 0.0  # attack radius in [0, 1] pixel units (L2 norm of the image, or max per pixel)
     norm: str = "l2"  # "l2" or "linf"
     attack_steps: int = 7  # k, PGD steps per training batch
@@ -68,6 +74,8 @@ class TrainConfig:
     flip: bool = False  # random horizontal flips (off for digits and letters)
     monitor_steps: int = 10  # PGD steps of the per-epoch held-out robust accuracy
     trades_beta: float = 6.0  # TRADES: weight of the KL between clean and adversarial predictions
+    arat_alpha: float = 30.0  # AR-AT: weight of the invariance loss (the official ResNet-18 value)
+    arat_layer: int = -1  # AR-AT: residual stage whose pooled output the invariance loss aligns
     precision: str = "fp32"  # "fp32" or "bf16" (autocast of every forward and backward pass)
     seed: int = 0
 
@@ -169,6 +177,26 @@ class MethodLoss(nn.Module):
         return F.cross_entropy(logits, y), logits
 
 
+def method_parts(net: nn.Module, cfg: TrainConfig,
+                 input_shape: tuple[int, ...]) -> tuple[nn.Module, Callable | None, nn.Module | None]:  # fmt: skip
+    """(loss module, attack, the loss's own trainable part) of the config's method. Attacks
+    run on the bare network: per sample, they need no gradient averaging."""
+    if cfg.method == "arat":
+        loss = ARATLoss(net, cfg.arat_alpha, cfg.arat_layer)
+        return loss, make_attack(net, cfg, cfg.attack_steps, keep_best=False), loss.predictor
+    if cfg.method == "wcmi":
+        critic = SeparableCritic(math.prod(input_shape), net.feature_dim)
+        attack = mi_attack(net, critic, cfg.eps, cfg.attack_steps, cfg.norm, cfg.random_start,
+                           cfg.step_size_factor * cfg.eps / cfg.attack_steps)
+        return WCMILoss(net, critic), attack, critic
+    attack = None
+    if cfg.method == "pgd":
+        attack = make_attack(net, cfg, cfg.attack_steps, keep_best=False)
+    elif cfg.method == "trades":
+        attack = make_trades_attack(net, cfg)
+    return MethodLoss(net, cfg.method, cfg.trades_beta), attack, None
+
+
 def world() -> tuple[int, int]:
     """(rank, number of processes) of data-parallel training; (0, 1) without it."""
     if dist.is_available() and dist.is_initialized():
@@ -216,29 +244,28 @@ def accuracy(
 class Trainer:
     """Owns model, optimiser and schedule; runs epochs and checkpoints for resumption."""
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig, steps_per_epoch: int, accel: Accel = Accel()) -> None:
+    def __init__(self, model: nn.Module, cfg: TrainConfig, steps_per_epoch: int, accel: Accel = Accel(),
+                 input_shape: tuple[int, ...] = (3, 32, 32)) -> None:  # fmt: skip
         self.model = model
         self.cfg = cfg
         self.steps_per_epoch = steps_per_epoch
+        if cfg.method == "arat":
+            split_batchnorm(model)
         if accel.channels_last:
             model.to(memory_format=torch.channels_last)
         self.channels_last = accel.channels_last
         net = torch.compile(model) if accel.compile else model  # attacks and the step share it
         self.net = net
+        self.step, self.attack, self.extra = method_parts(net, cfg, input_shape)
+        self.step.to(next(model.parameters()).device)
         self.optimizer = torch.optim.SGD(
-            model.parameters(),
+            self.step.parameters(),
             lr=cfg.lr,
             momentum=cfg.momentum,
             nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, steps_per_epoch))
-        self.attack = None  # on the bare network: per-sample, it needs no gradient averaging
-        if cfg.method == "pgd":
-            self.attack = make_attack(net, cfg, cfg.attack_steps, keep_best=False)
-        elif cfg.method == "trades":
-            self.attack = make_trades_attack(net, cfg)
-        self.step = MethodLoss(net, cfg.method, cfg.trades_beta)
         processes = world()[1]
         if cfg.batch_size % processes:
             raise ValueError(f"pretrain.batch_size {cfg.batch_size} does not split over {processes} processes; "
@@ -250,15 +277,19 @@ class Trainer:
         bf16 = cfg.precision == "bf16"
         self.autocast = lambda: torch.autocast(device_type, torch.bfloat16) if bf16 else nullcontext()
 
-    def batch_loss(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, logits whose accuracy is reported) of one training batch of the config's method:
-        CE on x (standard), CE on PGD's x_adv (pgd), or CE on x + β·KL(p(x) || p(x_adv)) (trades)."""
+    def batch_loss(self, x: torch.Tensor, y: torch.Tensor,
+                   gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        """(loss, logits whose accuracy is reported, None for wcmi) of one training batch of the
+        config's method: CE on x (standard), CE on PGD's x_adv (pgd), CE on x + β·KL(p(x) || p(x_adv))
+        (trades), AR-AT's weighted CEs + invariance (arat), or −Î(x_adv; z_adv) (wcmi)."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
             x_adv = None
-            if self.cfg.method == "pgd":
+            if self.cfg.method in ("pgd", "arat"):
                 x_adv = self.attack(x, y, gen)
+            elif self.cfg.method == "wcmi":
+                x_adv = self.attack(x, None, gen)
             elif self.cfg.method == "trades":
                 self.model.eval()
                 with torch.no_grad():
@@ -269,20 +300,23 @@ class Trainer:
 
     def train_epoch(self, images: torch.Tensor, labels: torch.Tensor, epoch: int,
                     progress: bool = True) -> dict[str, float]:  # fmt: skip
-        """One pass over the uint8 training images; returns loss and accuracy (on x_adv for pgd,
-        on x for trades)."""
+        """One pass over the uint8 training images; returns loss and accuracy (on x_adv for pgd
+        and arat, on x for trades, none for wcmi)."""
         cfg, model, device = self.cfg, self.model, images.device
         gen = epoch_generator(cfg.seed, epoch, device)
         order = torch.randperm(len(images), generator=gen, device=device)
+        if cfg.method == "arat":
+            with bn_branch(model, "clean"):
+                self.extra_loss().w_adv = accuracy(model, images[:ARAT_ACCURACY_IMAGES], labels[:ARAT_ACCURACY_IMAGES]) / 100
         model.train()
-        processes = world()[1]
+        processes = world()[1] * (2 if cfg.method == "wcmi" else 1)  # wcmi contrasts pairs within a share
         loss_sum, correct, seen = 0.0, 0, 0
         batches = range(0, len(images), cfg.batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress,
                    mininterval=10, delay=5, leave=False)  # fmt: skip
         for step, start in enumerate(bar):
             idx = order[start : start + cfg.batch_size]
-            if len(idx) < processes:  # too few left for every process to get one
+            if len(idx) < processes:  # too few left for every process to get its minimum
                 continue
             x = shard(augment(to_unit(images[idx]), cfg.crop_padding, cfg.flip, gen))
             y = shard(labels[idx])
@@ -297,9 +331,14 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             loss_sum += loss.item() * len(y)
-            correct += int((logits.detach().argmax(1) == y).sum())
+            correct += int((logits.detach().argmax(1) == y).sum()) if logits is not None else 0
             seen += len(y)
-        return {"train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen}
+        train_acc = 100.0 * correct / seen if cfg.method in SUPERVISED else math.nan
+        return {"train_loss": loss_sum / seen, "train_acc": train_acc}
+
+    def extra_loss(self) -> nn.Module:
+        """The method's loss module itself (under data parallelism, the one DDP wraps)."""
+        return self.step.module if isinstance(self.step, DistributedDataParallel) else self.step
 
     def state(self, epoch: int, history: list[dict[str, float]], fingerprint: str) -> dict[str, Any]:
         return {
@@ -307,6 +346,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "extra": self.extra.state_dict() if self.extra is not None else {},
             "history": history,
             "fingerprint": fingerprint,
         }
@@ -315,6 +355,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.extra is not None:
+            self.extra.load_state_dict(state["extra"])
 
 
 def fingerprint(cfg: TrainConfig, extra: dict[str, Any]) -> str:
@@ -349,7 +391,8 @@ def train(
     progress: bool = True,
     accel: Accel = Accel(),
 ) -> list[dict[str, float]]:
-    """Train ``model`` in place; return one metrics row per epoch.
+    """Train ``model`` in place; return one metrics row per epoch. AR-AT's split BatchNorm is
+    merged back to its adversarial branch at the end, so the model keeps its architecture.
 
     ``train_set`` and ``monitor_set`` are uint8 images (N, 3, H, W) and labels, already
     on the model's device. After every epoch the resume state is written atomically to
@@ -358,7 +401,7 @@ def train(
     (arch, data) to the fingerprint.
     """
     images, labels = train_set
-    trainer = Trainer(model, cfg, math.ceil(len(images) / cfg.batch_size), accel)
+    trainer = Trainer(model, cfg, math.ceil(len(images) / cfg.batch_size), accel, tuple(images.shape[1:]))
     first = world()[0] == 0
     resume_path = Path(resume_path) if resume_path is not None else None
     fp = fingerprint(cfg, {**(run_id or {}), "n_train": len(images)})
@@ -370,8 +413,11 @@ def train(
         row.update(trainer.train_epoch(images, labels, epoch, progress and first))
         seconds = time.perf_counter() - t0
         gen = epoch_generator(cfg.seed + 1, epoch, images.device)
-        row["clean_acc"] = accuracy(model, *monitor_set)
-        row["robust_acc"] = accuracy(model, *monitor_set, monitor_attack, generator=gen) if monitor_attack else row["clean_acc"]
+        if cfg.method in SUPERVISED:
+            row["clean_acc"] = accuracy(model, *monitor_set)
+            row["robust_acc"] = accuracy(model, *monitor_set, monitor_attack, generator=gen) if monitor_attack else row["clean_acc"]
+        else:  # the head is fitted after training (pretrain.probe_head)
+            row["clean_acc"] = row["robust_acc"] = math.nan
         row.update(weight_norm=weight_norm(model), epoch_seconds=seconds, images_per_s=len(images) / seconds)
         history.append(row)
         if not first:
@@ -383,4 +429,6 @@ def train(
         )  # fmt: skip
         if resume_path is not None:
             save_tensors(trainer.state(epoch + 1, history, fp), resume_path)
+    if cfg.method == "arat":
+        merge_adversarial(model)
     return history

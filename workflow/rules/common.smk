@@ -25,11 +25,14 @@ from advinfo.config import (
     ModelSpec,
     attack_radii,
     check_config,
+    comparison_radii,
+    evaluation_radii,
     gap_sources,
     imported_entry,
     imported_models,
     model_grid,
     model_record,
+    mutual_info_radii,
     ood_dataset,
     reference_model,
     source_images,
@@ -132,6 +135,22 @@ def model_files(kind):
     return [f"{RESULTS}/pretrain/{spec.path}/{kind}" for spec in MODELS]
 
 
+def grid_files(kind):
+    """``kind`` for every model of the grid trained here (not imported)."""
+    return [f"{RESULTS}/pretrain/{spec.path}/{kind}" for spec in model_grid(config)]
+
+
+def comparison_inputs(wildcards):
+    """Per-model records of the method comparison, and the transfer table when there are targets."""
+    inputs = {
+        "robustness": grid_files("robustness.json"),
+        "mutual_info": grid_files("mutual_info.json"),
+    }
+    if config["targets"]:
+        inputs["transfer"] = f"{RESULTS}/tables/transfer.csv"
+    return inputs
+
+
 def transfer_files():
     """Result JSON of every (model, target, mode): the linear probe and each fine-tuning depth."""
     modes = transfer_modes(config["transfer"]["finetune"]["stages"])
@@ -207,6 +226,13 @@ def get_final_output():
         for source in gap_sources(config)
         for ext in ("pdf", "png")
     ]
+    if comparison_radii(config):
+        outputs += [
+            f"{RESULTS}/tables/method_comparison.{ext}" for ext in ("csv", "md", "html")
+        ]
+        outputs += [
+            f"{RESULTS}/figures/method_comparison.{ext}" for ext in ("pdf", "png")
+        ]
     return outputs
 
 
@@ -234,6 +260,7 @@ def get_train_params(wildcards):
     grid_keys = (
         "epsilons",
         "methods",
+        "all_methods_at",
         "seeds",
         "threads",
         "monitor_size",
@@ -241,10 +268,15 @@ def get_train_params(wildcards):
         "channels_last",
         "compile",
     )
-    keep = {k: v for k, v in config["pretrain"].items() if k not in grid_keys}
+    # A method's own keys (trades_beta, arat_alpha, ...) reach its models only, so changing
+    # one retrains no other method's models.
+    own = tuple(f"{m}_" for m in ("trades", "arat") if m != wildcards.method)
+    keep = {
+        k: v
+        for k, v in config["pretrain"].items()
+        if k not in grid_keys and not k.startswith(own)
+    }
     keep["milestones"] = tuple(keep["milestones"])
-    if wildcards.method != "trades":  # so a change of beta retrains only TRADES models
-        del keep["trades_beta"]
     return {
         **keep,
         "method": wildcards.method,

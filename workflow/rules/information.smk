@@ -193,3 +193,31 @@ rule plot_fisher:
         gpu=0,
     script:
         "../scripts/plot_fisher.py"
+
+
+# Representation vulnerability (Zhu et al. 2020): I(X; Z) of source training images, clean
+# and under the perturbation within eps that minimises it, at every radius of
+# information.mutual_info.epsilons.
+rule mi_vulnerability:
+    input:
+        model=f"{MODEL_DIR}/model.pt",
+        dataset=source_data,
+        code=library("mi_vulnerability"),
+    output:
+        json=f"{MODEL_DIR}/mutual_info.json",
+    log:
+        f"{LOGS}/mi_vulnerability/{MODEL_ID}.log",
+    benchmark:
+        f"{BENCH}/mi_vulnerability/{MODEL_ID}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["information"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    params:
+        options=config["information"]["mutual_info"],
+        radii=mutual_info_radii(config),
+        norm=config["pretrain"]["norm"],
+    script:
+        "../scripts/mi_vulnerability.py"

@@ -58,7 +58,8 @@ rule import_model:
 ruleorder: import_model > pretrain
 
 
-# Clean and PGD robust accuracy of one model at every test radius of evaluate.epsilons.
+# Clean and PGD robust accuracy of one model at every test radius of evaluate.epsilons and
+# at the radii where training methods are compared.
 rule evaluate_robustness:
     input:
         model=f"{MODEL_DIR}/model.pt",
@@ -77,7 +78,7 @@ rule evaluate_robustness:
         gpu=1,
         mem_mb=4000,
     params:
-        epsilons=config["evaluate"]["epsilons"],
+        epsilons=evaluation_radii(config),
         steps=config["evaluate"]["steps"],
         n_test=config["evaluate"]["n_test"],
         norm=config["pretrain"]["norm"],

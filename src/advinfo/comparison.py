@@ -1,0 +1,80 @@
+"""The training methods side by side at equal ε: clean and robust accuracy on the source, the
+transfer gap to the standard model, and the representation vulnerability (worst-case loss of
+mutual information) of every model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from advinfo.config import MODEL_KEYS
+from advinfo.tables import table_cell
+
+COMPARISON_COLUMNS = ["clean_acc", "robust_acc", "transfer_gap", "mi_clean", "mi_adv", "vulnerability"]
+HEADERS = {"clean_acc": "clean acc. (%)", "robust_acc": "robust acc. @ ε (%)", "transfer_gap": "transfer gap (points)",
+           "mi_clean": "I(X;Z) (nats)", "mi_adv": "worst-case I (nats)", "vulnerability": "vulnerability (nats)"}  # fmt: skip
+
+
+def _transfer_gaps(transfer: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """Per model: the mean over targets of its transfer accuracy (``mode``) minus the standard
+    model's of the same source, arch and seed (NaN without targets)."""
+    rows = transfer[transfer["mode"] == mode]
+    standard = rows[rows["eps"] == 0][["source", "arch", "seed", "target", "clean_acc"]]
+    merged = rows.merge(standard, on=["source", "arch", "seed", "target"], suffixes=("", "_standard"))
+    merged["transfer_gap"] = merged["clean_acc"] - merged["clean_acc_standard"]
+    return merged.groupby(MODEL_KEYS, as_index=False)["transfer_gap"].mean()
+
+
+def comparison_table(robustness: Sequence[dict[str, Any]], mutual_info: Sequence[dict[str, Any]],
+                     transfer: pd.DataFrame | None, radii: Sequence[float], mode: str) -> pd.DataFrame:  # fmt: skip
+    """One row per compared radius ε and model trained at ε (or standard): clean accuracy,
+    robust accuracy under PGD at ε, transfer gap, and I(X;Z) clean and worst case at ε."""
+    info = {tuple(r[k] for k in MODEL_KEYS): {row["eps"]: row for row in r["radii"]} for r in mutual_info}
+    rows = []
+    for eps in map(float, radii):
+        for rec in robustness:
+            if float(rec["eps"]) not in (0.0, eps):
+                continue
+            key = tuple(rec[k] for k in MODEL_KEYS)
+            mi = info.get(key, {}).get(eps, {})
+            rows.append({**dict(zip(MODEL_KEYS, key)), "compare_eps": eps, "clean_acc": rec["clean_acc"],
+                         "robust_acc": _accuracy_at(rec["robust_acc"], eps),
+                         **{k: mi.get(k, np.nan) for k in ("mi_clean", "mi_adv", "vulnerability")}})  # fmt: skip
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise ValueError(f"no model is trained at the compared radii {list(radii)} or is standard")
+    gaps = _transfer_gaps(transfer, mode) if transfer is not None else pd.DataFrame(columns=[*MODEL_KEYS, "transfer_gap"])
+    table = table.merge(gaps, on=MODEL_KEYS, how="left")
+    table.loc[table["eps"] == 0, "transfer_gap"] = 0.0 if transfer is not None else np.nan
+    order = {m: i for i, m in enumerate(["standard", "pgd", "trades", "arat", "wcmi"])}
+    table = table.sort_values(["source", "arch", "compare_eps", "method", "seed"],
+                              key=lambda c: c.map(order) if c.name == "method" else c, ignore_index=True)  # fmt: skip
+    return table[["source", "arch", "compare_eps", "method", "eps", "seed", *COMPARISON_COLUMNS]]
+
+
+def _accuracy_at(robust_acc: dict[str, float], eps: float) -> float:
+    """The robust accuracy at test radius ``eps`` of a robustness record (NaN if not measured)."""
+    return next((acc for radius, acc in robust_acc.items() if float(radius) == eps), np.nan)
+
+
+def comparison_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """One (title, table of strings) per (source, arch, ε): a row per method, mean ± std over
+    seeds, the best of each column in **bold** (highest; lowest for the vulnerability)."""
+    sections = []
+    for (source, arch, eps), block in table.groupby(["source", "arch", "compare_eps"], sort=False):
+        stats = block.groupby("method", sort=False)[COMPARISON_COLUMNS].agg(["mean", "std", "count"])
+        rows = []
+        for method, row in stats.iterrows():
+            cells = [method]
+            for c in COMPARISON_COLUMNS:
+                means = stats[(c, "mean")]
+                best = means.min() if c == "vulnerability" else means.max()
+                text = table_cell(row[(c, "mean")], row[(c, "std")], int(row[(c, "count")]), decimals=2)
+                cells.append(f"**{text}**" if np.isclose(row[(c, "mean")], best) else text)
+            rows.append(cells)
+        columns = ["method", *(HEADERS[c] for c in COMPARISON_COLUMNS)]
+        sections.append((f"Source: {source} ({arch}), ε = {eps:g}", pd.DataFrame(rows, columns=columns)))
+    return sections

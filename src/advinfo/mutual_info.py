@@ -1,0 +1,200 @@
+"""Mutual information between inputs and representations, and its worst case under bounded
+perturbations (Zhu et al. 2020, "Learning adversarially robust representations via
+worst-case mutual information maximization"; seed 002).
+
+The critic T(x, z) = g(x)·h(z) is separable, so one batch of n pairs scores all n² pairings
+with 2n network passes: the n matched pairs are samples of the joint p(x, z), the n(n − 1)
+others of the product of marginals. It is trained on the Jensen–Shannon objective
+(Deep InfoMax), whose optimum is T* = log p(x, z) / (p(x) p(z)); at that optimum the
+Donsker–Varadhan bound E_p[T] − log E_{p⊗p}[e^T] equals I(X; Z), so the trained critic is
+read out with that bound, in nats, on pairs it was not trained on.
+
+The representation vulnerability of an encoder f at radius ε is I(X; f(X)) − I(X'; f(X'))
+with X' = X + δ(X) the perturbation within ε that minimises the estimated information,
+found by PGD on the critic's objective.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from advinfo.attacks import PGD
+
+log = logging.getLogger(__name__)
+
+
+class SeparableCritic(nn.Module):
+    """T(x, z) = g(x)·h(z) with one-hidden-layer MLPs g (on flattened x) and h."""
+
+    def __init__(self, x_dim: int, z_dim: int, hidden: int = 256, embed: int = 64) -> None:
+        super().__init__()
+        self.g = nn.Sequential(nn.Flatten(), nn.Linear(x_dim, hidden), nn.ReLU(), nn.Linear(hidden, embed))
+        self.h = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, embed))
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Scores of every pairing, (n, n): entry (i, j) is T(x_i, z_j)."""
+        return self.g(x) @ self.h(z).T
+
+
+def _off_diagonal(scores: torch.Tensor) -> torch.Tensor:
+    n = scores.shape[0]
+    return scores.masked_select(~torch.eye(n, dtype=torch.bool, device=scores.device)).view(n, n - 1)
+
+
+def jsd_terms(scores: torch.Tensor) -> torch.Tensor:
+    """Per-sample terms of the Jensen–Shannon objective E_p[−sp(−T)] − E_{p⊗p}[sp(T)]: row i
+    holds its matched pair's term minus the mean over its mismatched pairs; their mean is the
+    objective (each row has the same number of mismatched pairs)."""
+    if scores.shape[0] < 2:
+        raise ValueError("the mutual information objective needs batches of at least 2 pairs")
+    return -F.softplus(-scores.diagonal()) - F.softplus(_off_diagonal(scores)).mean(1)
+
+
+def dv_estimate(scores: torch.Tensor) -> torch.Tensor:
+    """E_p[T] − log E_{p⊗p}[e^T] in nats (the Donsker–Varadhan bound; unlike the NWJ bound it
+    is blind to a constant offset of T, so a critic off the optimum by a shift loses nothing)."""
+    off = _off_diagonal(scores).flatten()
+    return scores.diagonal().mean() - (torch.logsumexp(off, 0) - math.log(off.numel()))
+
+
+class PairScores(nn.Module):
+    """Critic scores of (x, f(x)) for a batch of inputs x: what an attack on the mutual
+    information of an encoder differentiates."""
+
+    def __init__(self, encoder: nn.Module, critic: SeparableCritic) -> None:
+        super().__init__()
+        self.encoder, self.critic = encoder, critic
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(x, self.encoder.features(x))
+
+
+def mi_attack(encoder: nn.Module, critic: SeparableCritic, eps: float, steps: int, norm: str = "l2",
+              random_start: bool = True, step_size: float | None = None) -> PGD:  # fmt: skip
+    """PGD that lowers the critic's Jensen–Shannon objective of (x', f(x')) within ε of x
+    (step size 2.5·ε/steps unless given)."""
+    scores = PairScores(encoder, critic).train(encoder.training)  # the attack restores this mode afterwards
+    return PGD(scores, eps, steps=steps, step_size=step_size, norm=norm, random_start=random_start,
+               loss_fn=lambda scores, _: -jsd_terms(scores))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """How the critic is trained and read out."""
+
+    steps: int = 300  # Adam steps on random batches of the fitting pairs
+    batch_size: int = 128  # pairs per batch (each batch scores batch_size² pairings)
+    lr: float = 1e-3
+    hidden: int = 256
+    embed: int = 64
+    eval_fraction: float = 0.25  # share of the pairs held out to read the estimate on
+    check_every: int = 25  # steps between early-stopping checks
+    seed: int = 0
+
+
+def fit_critic(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig, progress: bool = False) -> SeparableCritic:
+    """A critic trained by Adam on the Jensen–Shannon objective of the pairs (x_i, z_i),
+    stopped early: a fifth of the pairs is held back, and the critic kept is the one with the
+    best objective on them (the critic otherwise learns the training pairs by heart)."""
+    gen = torch.Generator(device=x.device).manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    critic = SeparableCritic(x[0].numel(), z.shape[1], cfg.hidden, cfg.embed).to(x.device)
+    opt = torch.optim.Adam(critic.parameters(), lr=cfg.lr)
+    n_val = max(2, len(x) // 5)
+    (x_fit, x_val), (z_fit, z_val) = x.split([len(x) - n_val, n_val]), z.split([len(x) - n_val, n_val])
+    batch = min(cfg.batch_size, len(x_fit))
+    best, best_state = -math.inf, copy.deepcopy(critic.state_dict())
+    for step in tqdm(range(cfg.steps), desc="critic", unit="step", disable=not progress, mininterval=10, leave=False):
+        idx = torch.randperm(len(x_fit), generator=gen, device=x.device)[:batch]
+        loss = -jsd_terms(critic(x_fit[idx], z_fit[idx])).mean()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite critic loss at step {step + 1}; lower the critic's lr ({cfg.lr})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if (step + 1) % cfg.check_every == 0 or step + 1 == cfg.steps:
+            value = jsd_objective(critic, x_val, z_val, cfg.batch_size)
+            if value > best:
+                best, best_state = value, copy.deepcopy(critic.state_dict())
+    critic.load_state_dict(best_state)
+    return critic.eval()
+
+
+@torch.no_grad()
+def jsd_objective(critic: SeparableCritic, x: torch.Tensor, z: torch.Tensor, batch_size: int) -> float:
+    """The Jensen–Shannon objective of the pairs, averaged over batches."""
+    return sum(float(jsd_terms(critic(x[idx], z[idx])).sum()) for idx in batches(len(x), batch_size)) / len(x)
+
+
+def batches(n: int, batch_size: int) -> list[torch.Tensor]:
+    """Indices of near-equal consecutive batches of at most ``batch_size`` (so none has a
+    single pair, which has no mismatched pairing)."""
+    return list(torch.arange(n).tensor_split(math.ceil(n / batch_size)))
+
+
+@torch.no_grad()
+def estimate(critic: SeparableCritic, x: torch.Tensor, z: torch.Tensor, batch_size: int) -> float:
+    """The Donsker–Varadhan estimate of I(X; Z) in nats, averaged over consecutive batches of the pairs."""
+    pieces = batches(len(x), batch_size)
+    values = [float(dv_estimate(critic(x[idx], z[idx]))) * len(idx) for idx in pieces]
+    return sum(values) / len(x)
+
+
+def held_out_estimate(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig) -> tuple[float, SeparableCritic]:
+    """(estimate on the last ``eval_fraction`` of the pairs, critic fitted on the rest)."""
+    n_eval = max(2, round(cfg.eval_fraction * len(x)))
+    if len(x) - n_eval < 2:
+        raise ValueError(f"{len(x)} pairs are too few to fit a critic and hold out {n_eval}")
+    critic = fit_critic(x[:-n_eval], z[:-n_eval], cfg)
+    return estimate(critic, x[-n_eval:], z[-n_eval:], cfg.batch_size), critic
+
+
+@torch.no_grad()
+def _features(encoder: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    return torch.cat([encoder.features(x[idx]) for idx in batches(len(x), batch_size)])
+
+
+def vulnerability(encoder: nn.Module, x: torch.Tensor, radii: Sequence[float], cfg: EstimatorConfig,
+                  attack_steps: int = 10, rounds: int = 1, norm: str = "l2") -> list[dict[str, float]]:  # fmt: skip
+    """Per radius ε: I(X; f(X)), its worst case within ε and their difference (nats), for
+    images x in [0, 1].
+
+    Each round attacks every image against the current critic, then fits a fresh critic to
+    the perturbed pairs, so each perturbation is measured by a critic it was not tuned
+    against. The worst case is the lowest information among the perturbations tried, no
+    perturbation (δ = 0, always admissible) included, so the vulnerability is never negative."""
+    encoder.eval()
+    mi_clean, clean_critic = held_out_estimate(x, _features(encoder, x, cfg.batch_size), cfg)
+    rows = []
+    for eps in radii:
+        critic, mi_adv = clean_critic, mi_clean
+        gen = torch.Generator(device=x.device).manual_seed(cfg.seed + 1)
+        for _ in range(rounds if eps > 0 else 0):
+            attack = mi_attack(encoder, critic, eps, attack_steps, norm)
+            x_adv = torch.cat([attack(x[idx], None, gen) for idx in batches(len(x), cfg.batch_size)])
+            mi_round, critic = held_out_estimate(x_adv, _features(encoder, x_adv, cfg.batch_size), cfg)
+            mi_adv = min(mi_adv, mi_round)
+        rows.append({"eps": float(eps), "mi_clean": mi_clean, "mi_adv": mi_adv, "vulnerability": mi_clean - mi_adv})
+    return rows
+
+
+class WCMILoss(nn.Module):
+    """Negative Jensen–Shannon information between a batch's worst-case images and their
+    representations: the encoder and the critic maximise what the attack minimises
+    (the unsupervised objective of Zhu et al.; labels are not used)."""
+
+    def __init__(self, model: nn.Module, critic: SeparableCritic) -> None:
+        super().__init__()
+        self.model, self.critic = model, critic
+
+    def forward(self, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -jsd_terms(self.critic(x_adv, self.model.features(x_adv))).mean(), None

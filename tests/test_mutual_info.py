@@ -1,0 +1,118 @@
+"""The mutual information estimator against Gaussians of known information, its bounds
+against their definitions, the worst-case attack, and unsupervised wcmi training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from advinfo.data import to_unit
+from advinfo.device import model_inputs
+from advinfo.models import Normalize, resnet_mini
+from advinfo.mutual_info import (
+    EstimatorConfig,
+    SeparableCritic,
+    dv_estimate,
+    fit_critic,
+    held_out_estimate,
+    jsd_objective,
+    jsd_terms,
+    mi_attack,
+    vulnerability,
+)
+from advinfo.pretrain import pretrain
+from advinfo.train import TrainConfig
+
+
+def gaussian_pairs(d: int, rho: float, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """x ~ N(0, I_d), z = ρx + √(1−ρ²)·noise: I(X; Z) = −d/2·log(1 − ρ²) nats."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=gen)
+    z = rho * x + math.sqrt(1 - rho**2) * torch.randn(n, d, generator=gen)
+    return x, z, -d / 2 * math.log(1 - rho**2)
+
+
+@pytest.mark.parametrize(("d", "rho", "rel"), [(2, 0.5, 0.10), (4, 0.8, 0.15)])
+def test_the_estimate_recovers_the_information_of_correlated_gaussians(d, rho, rel):
+    torch.manual_seed(0)
+    x, z, truth = gaussian_pairs(d, rho, 16000)
+    estimate, _ = held_out_estimate(x, z, EstimatorConfig(steps=1000, batch_size=256, hidden=128, embed=32))
+    assert estimate == pytest.approx(truth, rel=rel)
+    assert estimate < truth * 1.05  # a lower bound, up to sampling noise
+
+
+def test_independent_variables_carry_no_information():
+    x, _, _ = gaussian_pairs(4, 0.0, 16000)
+    _, z, _ = gaussian_pairs(4, 0.0, 16000, seed=1)
+    estimate, _ = held_out_estimate(x, z, EstimatorConfig(steps=600, batch_size=256, hidden=128, embed=32))
+    assert abs(estimate) < 0.05
+
+
+def test_bounds_match_their_definitions():
+    scores = torch.randn(5, 5, generator=torch.Generator().manual_seed(0)) * 2
+    joint = [scores[i, i] for i in range(5)]
+    pairs = [scores[i, j] for i in range(5) for j in range(5) if i != j]
+    jsd = sum(-F.softplus(-t) for t in joint) / 5 - sum(F.softplus(t) for t in pairs) / 20
+    dv = sum(joint) / 5 - torch.log(sum(torch.exp(t) for t in pairs) / 20)
+    torch.testing.assert_close(jsd_terms(scores).mean(), jsd)
+    torch.testing.assert_close(dv_estimate(scores), dv)
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        jsd_terms(scores[:1, :1])
+
+
+@pytest.fixture
+def encoder():
+    torch.manual_seed(0)
+    return resnet_mini(4, Normalize((0.5,) * 3, (0.25,) * 3), width=4).eval()
+
+
+def test_the_attack_lowers_the_critics_objective_within_the_ball(encoder):
+    x = torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    cfg = EstimatorConfig(steps=100, batch_size=32)
+    with torch.no_grad():
+        z = encoder.features(x)
+    critic = fit_critic(x, z, cfg)
+    x_adv = mi_attack(encoder, critic, 0.5, steps=5)(x, None, torch.Generator().manual_seed(1))
+    assert (x_adv - x).flatten(1).norm(dim=1).max() <= 0.5 + 1e-5
+    with torch.no_grad():
+        before = jsd_objective(critic, x, z, 32)
+        after = jsd_objective(critic, x_adv, encoder.features(x_adv), 32)
+    assert after < before
+
+
+def test_vulnerability_grows_with_the_radius_for_a_standard_network(trained_digits_model, digits):
+    model, _, _ = trained_digits_model
+    x, _ = model_inputs(digits, "train", 8, torch.device("cpu"), limit=600)
+    rows = vulnerability(model, to_unit(x), [0.0, 0.5, 1.0], EstimatorConfig(steps=150, batch_size=64), attack_steps=5)
+    assert [r["eps"] for r in rows] == [0.0, 0.5, 1.0]
+    assert len({r["mi_clean"] for r in rows}) == 1 and rows[0]["mi_clean"] > 1.0  # one clean estimate, nats
+    assert rows[0]["vulnerability"] == 0.0  # no perturbation
+    for row in rows:
+        assert row["vulnerability"] == pytest.approx(row["mi_clean"] - row["mi_adv"])
+    assert 0 < rows[1]["vulnerability"] < rows[2]["vulnerability"]
+    assert not model.training  # the attacks leave the network in eval mode
+
+
+def test_the_critic_scores_every_pairing():
+    critic = SeparableCritic(3, 2, hidden=8, embed=4)
+    x, z = torch.randn(5, 3), torch.randn(5, 2)
+    scores = critic(x, z)
+    assert scores.shape == (5, 5)
+    torch.testing.assert_close(scores[1, 3], (critic.g(x[1:2]) @ critic.h(z[3:4]).T)[0, 0])
+
+
+def test_wcmi_learns_without_labels_and_gets_a_probe_head(digits):
+    torch.set_num_threads(1)
+    cfg = TrainConfig(method="wcmi", eps=0.5, attack_steps=1, epochs=1, batch_size=256)
+    shuffled = type(digits)(**{**vars(digits), "y_train": digits.y_train[torch.randperm(len(digits.y_train))]})
+    runs = [pretrain(ds, "resnet_mini", cfg, image_size=8, width=4, monitor_size=60, device=torch.device("cpu"),
+                     progress=False) for ds in (digits, shuffled)]  # fmt: skip
+    (a, history, meta), (b, _, _) = runs
+    for (name, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        if not name.startswith("head."):  # the encoder never saw a label
+            assert torch.equal(va, vb), name
+    assert not torch.equal(a.head.weight, b.head.weight)  # the probe head did
+    assert meta["head"] == "linear probe" and math.isnan(history[0]["train_acc"])
