@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advinfo.config import MODEL_KEYS
+from advinfo.config import MODEL_KEYS, format_eps
 from advinfo.tables import table_cell
 
 COMPARISON_COLUMNS = ["clean_acc", "robust_acc", "transfer_gap", "mi_clean", "mi_adv", "vulnerability"]
@@ -41,23 +41,19 @@ def comparison_table(robustness: Sequence[dict[str, Any]], mutual_info: Sequence
             key = tuple(rec[k] for k in MODEL_KEYS)
             mi = info.get(key, {}).get(eps, {})
             rows.append({**dict(zip(MODEL_KEYS, key)), "compare_eps": eps, "clean_acc": rec["clean_acc"],
-                         "robust_acc": _accuracy_at(rec["robust_acc"], eps),
+                         "robust_acc": rec["robust_acc"].get(format_eps(eps), np.nan),
                          **{k: mi.get(k, np.nan) for k in ("mi_clean", "mi_adv", "vulnerability")}})  # fmt: skip
     table = pd.DataFrame(rows)
     if table.empty:
         raise ValueError(f"no model is trained at the compared radii {list(radii)} or is standard")
-    gaps = _transfer_gaps(transfer, mode) if transfer is not None else pd.DataFrame(columns=[*MODEL_KEYS, "transfer_gap"])
-    table = table.merge(gaps, on=MODEL_KEYS, how="left")
-    table.loc[table["eps"] == 0, "transfer_gap"] = 0.0 if transfer is not None else np.nan
+    if transfer is None:
+        table["transfer_gap"] = np.nan
+    else:  # the standard model's gap is its own accuracy minus itself: 0
+        table = table.merge(_transfer_gaps(transfer, mode), on=MODEL_KEYS, how="left")
     order = {m: i for i, m in enumerate(["standard", "pgd", "trades", "arat", "wcmi"])}
     table = table.sort_values(["source", "arch", "compare_eps", "method", "seed"],
                               key=lambda c: c.map(order) if c.name == "method" else c, ignore_index=True)  # fmt: skip
     return table[["source", "arch", "compare_eps", "method", "eps", "seed", *COMPARISON_COLUMNS]]
-
-
-def _accuracy_at(robust_acc: dict[str, float], eps: float) -> float:
-    """The robust accuracy at test radius ``eps`` of a robustness record (NaN if not measured)."""
-    return next((acc for radius, acc in robust_acc.items() if float(radius) == eps), np.nan)
 
 
 def comparison_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

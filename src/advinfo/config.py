@@ -305,7 +305,11 @@ def evaluation_radii(config: dict[str, Any]) -> list[float]:
 def mutual_info_radii(config: dict[str, Any]) -> list[float]:
     """Radii of the worst-case mutual information: information.mutual_info.epsilons, or by
     default the non-zero training radii (those at which methods are compared)."""
-    radii = config["information"]["mutual_info"]["epsilons"]
+    return _radii_or_training(config, config["information"]["mutual_info"]["epsilons"])
+
+
+def _radii_or_training(config: dict[str, Any], radii: list[float] | None) -> list[float]:
+    """``radii`` sorted, or when null the non-zero training radii."""
     if radii is None:
         radii = [e for e in config["pretrain"]["epsilons"] if float(e) > 0]
     return sorted(map(float, radii))
@@ -314,7 +318,4 @@ def mutual_info_radii(config: dict[str, Any]) -> list[float]:
 def attack_radii(config: dict[str, Any]) -> list[float]:
     """Radii at which transferred heads are attacked: transfer.robustness.epsilons, or by
     default the non-zero training radii (so every robust model is attacked at its own ε)."""
-    radii = config["transfer"]["robustness"]["epsilons"]
-    if radii is None:
-        radii = [e for e in config["pretrain"]["epsilons"] if float(e) > 0]
-    return sorted(map(float, radii))
+    return _radii_or_training(config, config["transfer"]["robustness"]["epsilons"])

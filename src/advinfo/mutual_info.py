@@ -17,7 +17,6 @@ found by PGD on the critic's objective.
 from __future__ import annotations
 
 import copy
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from advinfo.attacks import PGD
-
-log = logging.getLogger(__name__)
 
 
 class SeparableCritic(nn.Module):
@@ -101,7 +97,7 @@ class EstimatorConfig:
     seed: int = 0
 
 
-def fit_critic(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig, progress: bool = False) -> SeparableCritic:
+def fit_critic(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig) -> SeparableCritic:
     """A critic trained by Adam on the Jensen–Shannon objective of the pairs (x_i, z_i),
     stopped early: a fifth of the pairs is held back, and the critic kept is the one with the
     best objective on them (the critic otherwise learns the training pairs by heart)."""
@@ -113,7 +109,7 @@ def fit_critic(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig, progress:
     (x_fit, x_val), (z_fit, z_val) = x.split([len(x) - n_val, n_val]), z.split([len(x) - n_val, n_val])
     batch = min(cfg.batch_size, len(x_fit))
     best, best_state = -math.inf, copy.deepcopy(critic.state_dict())
-    for step in tqdm(range(cfg.steps), desc="critic", unit="step", disable=not progress, mininterval=10, leave=False):
+    for step in range(cfg.steps):
         idx = torch.randperm(len(x_fit), generator=gen, device=x.device)[:batch]
         loss = -jsd_terms(critic(x_fit[idx], z_fit[idx])).mean()
         if not torch.isfinite(loss):

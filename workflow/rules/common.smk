@@ -130,21 +130,17 @@ def imported_source_pattern():
     return "|".join(names) if names else "(?!)"
 
 
-def model_files(kind):
-    """``kind`` (a file name in each model's directory) for every model of the grid."""
-    return [f"{RESULTS}/pretrain/{spec.path}/{kind}" for spec in MODELS]
-
-
-def grid_files(kind):
-    """``kind`` for every model of the grid trained here (not imported)."""
-    return [f"{RESULTS}/pretrain/{spec.path}/{kind}" for spec in model_grid(config)]
+def model_files(kind, specs=MODELS):
+    """``kind`` (a file name in each model's directory) for every model of ``specs`` (by
+    default the grid and the imported models)."""
+    return [f"{RESULTS}/pretrain/{spec.path}/{kind}" for spec in specs]
 
 
 def comparison_inputs(wildcards):
     """Per-model records of the method comparison, and the transfer table when there are targets."""
     inputs = {
-        "robustness": grid_files("robustness.json"),
-        "mutual_info": grid_files("mutual_info.json"),
+        "robustness": model_files("robustness.json", model_grid(config)),
+        "mutual_info": model_files("mutual_info.json", model_grid(config)),
     }
     if config["targets"]:
         inputs["transfer"] = f"{RESULTS}/tables/transfer.csv"
