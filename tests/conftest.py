@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import torch
 import yaml
 from torchvision.models import resnet18
 
-from advinfo.data import BuildOptions, build_dataset
+from advinfo.builders import BuildOptions, build_dataset
 from advinfo.pretrain import pretrain
 from advinfo.train import TrainConfig, Trainer
 
@@ -57,6 +58,15 @@ def copy_checkout(dest: Path) -> Path:
         else:
             shutil.copytree(source, dest / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
+
+
+def script_main(name: str) -> Callable:
+    """The ``main(smk)`` of job script ``workflow/scripts/{name}.py``, to call with a stand-in for
+    Snakemake's ``snakemake`` object (a ``SimpleNamespace`` of input, output, params, ...)."""
+    spec = importlib.util.spec_from_file_location(f"job_{name}", ROOT / "workflow" / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
 
 
 def add_imported_model(checkout: Path) -> Path:
@@ -107,8 +117,8 @@ def trained_digits_model(digits):
     """A resnet_mini trained (standard) on 8x8 digits for a few epochs: ~90% test accuracy."""
     torch.set_num_threads(1)
     cfg = TrainConfig(epochs=4, batch_size=64, lr=0.1, crop_padding=1, seed=0)
-    model, history, meta = pretrain(digits, "resnet_mini", cfg, image_size=8, width=8,
-                                    monitor_size=100, device=torch.device("cpu"), progress=False)  # fmt: skip
+    model, history, meta = pretrain(digits, "resnet_mini", cfg, image_size=8, width=8, monitor_size=100,
+                                    device=torch.device("cpu"), progress=False, sample_seed=0)  # fmt: skip
     return model.eval(), history, meta
 
 

@@ -8,9 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from advinfo.attacks import PGD
-from advinfo.data import to_unit
-from advinfo.device import model_inputs
-from advinfo.train import accuracy
+from advinfo.data import model_inputs, to_unit
+from advinfo.robustness import accuracy
 
 
 def linear_model(seed: int = 0) -> nn.Module:
@@ -58,7 +57,7 @@ def test_constraints_hold_and_model_state_is_untouched(trained_digits_model, dig
     model.zero_grad(set_to_none=True)
     model.train()  # the attack must switch BatchNorm to eval itself and restore the mode
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    x_u8, y = model_inputs(digits, "test", 8, torch.device("cpu"), limit=64)
+    x_u8, y = model_inputs(digits, "test", 8, torch.device("cpu"), limit=64, seed=0)
     x = to_unit(x_u8)
     adv = PGD(model, eps, steps=5, norm=norm)(x, y, torch.Generator().manual_seed(0))
     model.eval()
@@ -112,7 +111,7 @@ def test_robustness_curve_falls_with_eps(trained_digits_model, digits):
     from advinfo.robustness import robustness_curve
 
     model = trained_digits_model[0]
-    images, labels = model_inputs(digits, "test", 8, torch.device("cpu"), limit=120)
+    images, labels = model_inputs(digits, "test", 8, torch.device("cpu"), limit=120, seed=0)
     curve = robustness_curve(model, images, labels, [0.25, 1.0, 3.0], steps=5)
     assert list(curve) == ["clean", "0.25", "1", "3"]
     assert curve["clean"] == accuracy(model, images, labels)

@@ -1,10 +1,24 @@
-"""Rules list as inputs exactly the library modules their scripts run, found by following imports."""
+"""Rules list as inputs the library modules that compute their results, found by following
+imports: support modules (logging, files, config messages) and other methods' modules are left out."""
 
 from __future__ import annotations
 
 from conftest import ROOT
 
-from advinfo.codedeps import library_files
+from advinfo.codedeps import (
+    BUILDER_MODULES,
+    METHOD_MODULES,
+    SUPPORT,
+    library_files,
+    other_builders,
+    other_methods,
+)
+
+SCRIPTS, PKG = ROOT / "workflow" / "scripts", ROOT / "src" / "advinfo"
+
+
+def stems(script: str, skip=()) -> set[str]:
+    return {p.stem for p in library_files(SCRIPTS / f"{script}.py", PKG, skip)}
 
 
 def test_imports_are_followed_transitively_and_only_within_the_package(tmp_path):
@@ -16,20 +30,42 @@ def test_imports_are_followed_transitively_and_only_within_the_package(tmp_path)
         "b.py": "from advinfo import c\n\ndef helper():\n    import advinfo.d  # a local import counts too\n",
         "c.py": "from advinfo.a import something  # a cycle\n",
         "d.py": "",
+        "logs.py": "from advinfo.e import x  # support: followed, not listed\n",
+        "e.py": "",
+        "skipped.py": "from advinfo.f import y  # skipped: neither listed nor followed\n",
+        "f.py": "",
         "unused.py": "",
     }
     for name, text in files.items():
         (pkg / name).write_text(text)
     script = tmp_path / "job.py"
-    script.write_text("import os\nfrom advinfo.a import run\n")
-    found = {p.name for p in library_files(script, pkg)}
-    assert found == {"__init__.py", "a.py", "b.py", "c.py", "d.py"}
+    script.write_text("import os\nfrom advinfo.a import run\nfrom advinfo import logs, skipped\n")
+    found = {p.name for p in library_files(script, pkg, skip=("skipped",))}
+    assert found == {"a.py", "b.py", "c.py", "d.py", "e.py"}
 
 
-def test_real_scripts_get_their_indirect_dependencies():
-    scripts = ROOT / "workflow" / "scripts"
-    pkg = ROOT / "src" / "advinfo"
-    pretrain = {p.name for p in library_files(scripts / "pretrain.py", pkg)}
-    assert {"pretrain.py", "train.py", "attacks.py", "models.py", "data.py", "synthetic.py"} <= pretrain
-    table = {p.name for p in library_files(scripts / "transfer_table.py", pkg)}
-    assert "tables.py" in table and "train.py" not in table
+def test_pretraining_lists_training_and_its_own_method_but_no_support_module():
+    pgd = stems("pretrain", other_methods("pgd"))
+    assert {"pretrain", "train", "attacks", "models", "data", "sampling"} <= pgd
+    assert not pgd & SUPPORT and not pgd & {"arat", "mutual_info", "probe", "features", "synthetic", "vision_data"}
+    assert "arat" in stems("pretrain", other_methods("arat"))
+    assert {"mutual_info", "probe", "features"} <= stems("pretrain", other_methods("wcmi"))
+    assert set(METHOD_MODULES) <= {"arat", "wcmi"} and not set(other_methods("standard")) & pgd
+
+
+def test_expensive_jobs_ignore_logs_files_messages_and_probes():
+    assert stems("extract_features") == {"data", "features", "models", "sampling"}
+    finetune = stems("finetune", (*other_methods("standard"), "probe"))
+    assert {"finetune", "train", "attacks", "models"} <= finetune and not finetune & {"probe", "arat", *SUPPORT}
+
+
+def test_a_dataset_lists_only_its_own_builder():
+    assert stems("prepare_dataset", (*other_builders("generated"), "data")) == {"builders", "synthetic"}
+    assert stems("prepare_dataset", (*other_builders("folder"), "data")) == {"builders", "vision_data"}
+    assert stems("prepare_dataset", (*other_builders("embedded"), "data")) == {"builders"}
+    assert set(BUILDER_MODULES) == {"generated", "embedded", "torchvision", "folder"}
+
+
+def test_tables_still_rerun_on_table_code():
+    assert stems("transfer_table") == {"tables"}
+    assert {"comparison", "tables"} <= stems("method_comparison")

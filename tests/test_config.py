@@ -8,10 +8,10 @@ import pytest
 from conftest import SCHEMA
 
 from advinfo.attacks import NORMS
+from advinfo.builders import BUILDERS
+from advinfo.catalog import EMBEDDED_DATASETS, TORCHVISION_DATASETS
 from advinfo.config import (
     ARCH_STAGES,
-    EMBEDDED_DATASETS,
-    TORCHVISION_DATASETS,
     ConfigError,
     ModelSpec,
     attack_radii,
@@ -28,7 +28,6 @@ from advinfo.config import (
     reference_model,
     source_images,
 )
-from advinfo.data import BUILDERS
 from advinfo.models import ARCHS, build_model
 from advinfo.train import METHODS
 from advinfo.vision_data import TORCHVISION
@@ -210,6 +209,7 @@ def test_gap_figures_need_a_standard_and_a_robust_model(default_config):
     assert gap_sources(with_change(default_config, "pretrain.epsilons", [0.25, 0.5])) == []
     assert gap_sources(with_change(default_config, "pretrain.epsilons", [0])) == []
     assert gap_sources(with_change(default_config, "targets", [])) == []
+    assert gap_sources(with_change(default_config, "targets", ["shapes"])) == []  # only the source: no transfer
 
 
 def test_out_of_distribution_images_come_from_another_dataset(default_config):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from advinfo.config import GENERATED_DATASETS
-from advinfo.data import BUILDERS, BuildOptions, adapt, build_dataset, channel_stats, load_dataset, save_dataset
+from advinfo.builders import BUILDERS, BuildOptions, build_dataset
+from advinfo.catalog import GENERATED_DATASETS
+from advinfo.data import adapt, channel_stats, load_dataset, save_dataset
 from advinfo.synthetic import LETTER_CLASSES, SHAPE_CLASSES
 
 SMALL = BuildOptions(n_train=60, n_test=20, seed=3)

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from advinfo.builders import build_dataset
 from advinfo.checkpoint import load_model
-from advinfo.data import build_dataset, save_dataset
+from advinfo.data import save_dataset
 from advinfo.distributed import launch
 from advinfo.pretrain import PretrainJob, run_pretrain_job
 from advinfo.train import TrainConfig, train, world
@@ -54,7 +55,8 @@ def test_data_parallel_pretraining_job_saves_one_model(tmp_path):
     save_dataset(build_dataset("digits"), tmp_path / "digits.npz")
     cfg = TrainConfig(method="pgd", eps=0.5, attack_steps=1, epochs=1, batch_size=64, monitor_steps=1)
     job = PretrainJob(dataset=str(tmp_path / "digits.npz"), arch="resnet_mini", cfg=cfg, image_size=8, width=4,
-                      monitor_size=50, resume=str(tmp_path / "resume.pt"), model_out=str(tmp_path / "model.pt"),
+                      monitor_size=50, sample_seed=0, head_probe=None, resume=str(tmp_path / "resume.pt"),
+                      model_out=str(tmp_path / "model.pt"),
                       metrics_out=str(tmp_path / "metrics.csv"), log_file=str(tmp_path / "job.log"))  # fmt: skip
     launch(run_pretrain_job, ["cpu", "cpu"], job)
     model, meta = load_model(tmp_path / "model.pt")

@@ -8,7 +8,13 @@ import pytest
 from scipy.optimize import linear_sum_assignment, linprog
 from scipy.spatial.distance import cdist
 
-from advinfo.distance import class_means, domain_emd, domain_similarity, emd, task2vec_distance
+from advinfo.distance import (
+    class_means,
+    domain_emd,
+    domain_similarity,
+    emd,
+    task2vec_distance,
+)
 
 
 def _dataset(rng: np.random.Generator, classes: int, per_class: int, dim: int = 5) -> tuple[np.ndarray, np.ndarray]:

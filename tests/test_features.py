@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from advinfo.data import to_unit
-from advinfo.device import model_inputs
+from advinfo.data import model_inputs, to_unit
 from advinfo.features import read_features, read_model_features, write_features
 
 ATTRS = {"source": "digits", "arch": "resnet_mini", "method": "standard", "eps": 0.0, "seed": 0,

@@ -11,7 +11,7 @@ import torch
 from conftest import crash_at_epoch
 from torch import nn
 
-from advinfo.data import BuildOptions, build_dataset
+from advinfo.builders import BuildOptions, build_dataset
 from advinfo.finetune import PartialFinetune, finetune
 from advinfo.models import build_model
 from advinfo.train import TrainConfig
@@ -33,7 +33,7 @@ def test_only_the_head_and_the_last_stages_change(trained_digits_model, letters,
     source = trained_digits_model[0]
     before = _states(source)
     cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05, seed=0)
-    tuned, history = finetune(source, letters, trainable, cfg, image_size=8, monitor_size=50, device=CPU,
+    tuned, history = finetune(source, letters, trainable, cfg, image_size=8, monitor_size=50, device=CPU, sample_seed=0,
                               progress=False)  # fmt: skip
     assert tuned.head.out_features == 26 and len(history) == 1
     after = tuned.state_dict()
@@ -72,7 +72,8 @@ def test_unfreezing_more_stages_than_the_model_has_is_rejected():
 def test_finetuning_learns_the_target_and_is_deterministic(trained_digits_model, digits):
     source = trained_digits_model[0]
     cfg = TrainConfig(epochs=3, batch_size=64, lr=0.05, crop_padding=1, seed=3)
-    run = [finetune(copy.deepcopy(source), digits, 1, cfg, 8, 100, device=CPU, progress=False) for _ in range(2)]
+    run = [finetune(copy.deepcopy(source), digits, 1, cfg, 8, 100, device=CPU, progress=False, sample_seed=0)
+           for _ in range(2)]  # fmt: skip
     assert run[0][1][-1]["clean_acc"] > 80.0  # a new head on the source task itself relearns it
     for key, value in run[0][0].state_dict().items():
         assert torch.equal(value, run[1][0].state_dict()[key]), key
@@ -82,7 +83,7 @@ def test_interrupted_finetuning_resumes_only_for_the_same_source_weights(trained
                                                                          monkeypatch, caplog):  # fmt: skip
     source = trained_digits_model[0]
     cfg = TrainConfig(epochs=2, batch_size=128, lr=0.05, seed=0)
-    kwargs = dict(image_size=8, monitor_size=20, device=CPU, progress=False)
+    kwargs = dict(image_size=8, monitor_size=20, device=CPU, progress=False, sample_seed=0)
     reference, _ = finetune(source, letters, 1, cfg, **kwargs)
 
     resume = tmp_path / "resume.pt"

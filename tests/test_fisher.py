@@ -6,7 +6,13 @@ import pytest
 import torch
 from torch.func import jacrev, vmap
 
-from advinfo.fisher import fisher_measures, hutchinson_trace, random_change, top_eigenvalue, worst_case_change
+from advinfo.fisher import (
+    fisher_measures,
+    hutchinson_trace,
+    random_change,
+    top_eigenvalue,
+    worst_case_change,
+)
 from advinfo.models import build_model
 
 

@@ -1,14 +1,24 @@
 """Importing robust ImageNet checkpoints: torchvision's own ResNet is the reference network."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import torch
+from conftest import script_main
 from torchvision.models import resnet18, resnet50
 
-from advinfo.checkpoint import load_model
-from advinfo.imported import IMAGENET_MEAN, IMAGENET_STD, CheckpointError, file_sha256, import_checkpoint
+from advinfo.builders import BuildOptions, build_dataset
+from advinfo.checkpoint import check_classes, load_model
+from advinfo.data import save_dataset
+from advinfo.imported import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    CheckpointError,
+    file_sha256,
+    import_checkpoint,
+)
 
 
 class RunsCode:
@@ -115,3 +125,32 @@ def test_an_imported_model_enters_the_dag_like_a_pretrained_one(tiny_run):
         assert (folder / name).stat().st_size > 0, name
     transfer = pd.read_csv(tiny_run / "results" / "tables" / "transfer.csv")
     assert set(transfer.loc[transfer["source"] == "imnet", "mode"]) == {"linear", "finetune0", "finetune2"}
+
+
+def test_an_imported_model_whose_images_have_other_classes_is_refused(tmp_path):
+    """A 7-class checkpoint with a 10-class images dataset would evaluate to ~0 % without a word."""
+    torch.manual_seed(0)
+    sha = robustness_file(tmp_path / "ckpt.pt", resnet18(num_classes=7), (0.5,) * 3, (0.25,) * 3)
+    save_dataset(build_dataset("digits"), tmp_path / "digits.npz")
+    entry = {"path": str(tmp_path / "ckpt.pt"), "sha256": sha, "format": "robustness", "arch": "resnet18_imagenet",
+             "images": "digits", "image_size": 16}  # fmt: skip
+    smk = SimpleNamespace(params=SimpleNamespace(entry=entry), input=SimpleNamespace(images=str(tmp_path / "digits.npz")),
+                          wildcards=SimpleNamespace(source="imnet", method="pgd", eps="1"),
+                          output=SimpleNamespace(model=str(tmp_path / "model.pt"),
+                                                 metrics=str(tmp_path / "metrics.csv")))  # fmt: skip
+    with pytest.raises(ValueError, match=rf"checkpoint {tmp_path}/ckpt.pt has 7 classes, but its imported\[\].images "
+                                         rf"dataset 'digits' \({tmp_path}/digits.npz\) has 10"):  # fmt: skip
+        script_main("import_model")(smk)
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_a_model_is_measured_only_on_its_own_classes(trained_digits_model, digits):
+    _, _, meta = trained_digits_model
+    check_classes(meta, digits, "model.pt", "digits.npz")
+    letters = build_dataset("letters", BuildOptions(n_train=52, n_test=26))
+    with pytest.raises(ValueError, match=r"model model.pt has 10 classes \(0, 1, 2, 3, ...\), but dataset letters.npz "
+                                         r"has 26 \(A, B, C, D, ...\)"):  # fmt: skip
+        check_classes(meta, letters, "model.pt", "letters.npz")
+    renamed = type(digits)(**{**vars(digits), "classes": tuple("abcdefghij")})
+    with pytest.raises(ValueError, match="has 10 classes .* has 10 "):
+        check_classes(meta, renamed, "model.pt", "renamed.npz")

@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
+from advinfo.errors import DivergenceError
 from advinfo.inversion import (
     VARIANTS,
     InversionConfig,
     converged,
     describe,
-    first_per_class,
     image_quality,
     invert,
     invert_variants,
@@ -27,7 +27,6 @@ from advinfo.inversion import (
 )
 from advinfo.inversion_file import load_inversion, save_inversion
 from advinfo.models import Normalize, resnet_mini
-from advinfo.train import DivergenceError
 
 
 @pytest.fixture
@@ -127,11 +126,6 @@ def test_quality_measures_match_their_definitions():
 def test_iterations_to_threshold_is_the_first_crossing():
     losses = np.array([[1.0, 1.0, 1.0], [0.5, 0.9, 1.0], [0.05, 0.08, 1.0], [0.01, 0.2, 1.0]])
     np.testing.assert_array_equal(iterations_to(losses, 0.1), [2.0, 2.0, np.nan])
-
-
-def test_fixed_images_take_classes_in_turn():
-    labels = torch.tensor([2, 2, 0, 1, 0, 2])
-    assert first_per_class(labels, 5) == [2, 3, 0, 4, 1]
 
 
 def test_inversion_file_round_trip_and_corrupt_file(tmp_path):

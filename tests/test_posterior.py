@@ -8,8 +8,15 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from advinfo.posterior import PosteriorConfig, fit_posterior, kl_to_prior, layer_summary, load_posterior, save_posterior
-from advinfo.train import DivergenceError
+from advinfo.errors import DivergenceError
+from advinfo.posterior import (
+    PosteriorConfig,
+    fit_posterior,
+    kl_to_prior,
+    layer_summary,
+    load_posterior,
+    save_posterior,
+)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
-from advinfo.data import to_unit
-from advinfo.device import model_inputs
+from advinfo.data import model_inputs, to_unit
+from advinfo.errors import DivergenceError
 from advinfo.models import with_head
 from advinfo.probe import fit_logistic, fit_probe, sklearn_c, standardizer
-from advinfo.train import DivergenceError
 
 
 @pytest.fixture(scope="module")

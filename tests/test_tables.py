@@ -131,3 +131,14 @@ def test_inversion_table_is_tidy_and_pivots_each_metric_with_the_right_best():
     assert iters.iloc[0]["pgd ε=0.5"] == "**10**", "fewer iterations are better"
     ssim = sections["SSIM against the original — Source: shapes (resnet_mini)"]
     assert ssim.iloc[0]["standard"] in ("0.200", "**0.200**")
+
+
+def test_tables_with_no_rows_say_so_instead_of_failing():
+    """Targets that are all sources transfer nothing: the tables are written, empty, with a note."""
+    transfer, distances = transfer_table([]), distance_table([])
+    assert transfer.empty and {"source", "target", "mode", "clean_acc"} <= set(transfer.columns)
+    assert distances.empty and {"measure", "distance", "reference"} <= set(distances.columns)
+    sections = pivot_sections(transfer, ["target"], "clean_acc")
+    assert sections == [] and robustness_long(transfer).empty and distance_sections(distances) == []
+    assert "No rows: nothing of this kind ran" in render_markdown(sections, "a note")
+    assert "No rows: nothing of this kind ran" in render_html(sections, "Transfer", "a note")

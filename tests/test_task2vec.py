@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 from advinfo.models import Normalize, resnet_mini
 from advinfo.task2vec import (
-    balanced_sample,
     embedded_weights,
     fisher_embedding,
     load_embedding,
@@ -60,15 +59,6 @@ def test_labels_are_drawn_from_the_model_not_the_data():
     assert sample_labels(certain, generator).tolist() == [1, 0] * 50
     uniform = sample_labels(torch.zeros(3000, 3), generator)
     assert np.allclose(np.bincount(uniform.numpy(), minlength=3) / 3000, 1 / 3, atol=0.04)
-
-
-def test_balanced_sample_equalises_classes():
-    labels = np.array([0] * 900 + [1] * 90 + [2] * 10)
-    idx = balanced_sample(labels, 30, seed=0)
-    assert len(set(idx)) == 30 and list(idx) == sorted(idx)
-    counts = np.bincount(labels[idx], minlength=3)
-    assert counts[0] < 20 and counts[2] >= 4  # proportional sampling would give 27, 3 and 0
-    assert len(balanced_sample(labels[:5], 30, seed=0)) == 5
 
 
 def test_embedding_is_one_mean_per_filter_and_deterministic(network):

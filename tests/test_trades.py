@@ -8,7 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from advinfo.models import Normalize, resnet_mini
-from advinfo.train import TrainConfig, Trainer, epoch_generator, make_trades_attack, trades_kl
+from advinfo.train import (
+    TrainConfig,
+    Trainer,
+    epoch_generator,
+    make_trades_attack,
+    trades_kl,
+)
 
 
 def test_trades_kl_is_kl_from_the_clean_to_the_adversarial_prediction():

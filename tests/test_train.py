@@ -8,8 +8,10 @@ import pytest
 import torch
 from conftest import crash_at_epoch
 
+from advinfo.errors import DivergenceError
+from advinfo.models import build_model
 from advinfo.pretrain import pretrain
-from advinfo.train import DivergenceError, TrainConfig, augment, lr_lambda
+from advinfo.train import TrainConfig, augment, batch_slices, lr_lambda, train
 
 CPU = torch.device("cpu")
 
@@ -17,7 +19,7 @@ CPU = torch.device("cpu")
 def run(digits, cfg: TrainConfig, **kwargs):
     torch.set_num_threads(1)
     return pretrain(digits, "resnet_mini", cfg, image_size=8, width=4, monitor_size=60, device=CPU,
-                    progress=False, **kwargs)  # fmt: skip
+                    progress=False, sample_seed=0, head_probe={"penalties": [0.01]}, **kwargs)  # fmt: skip
 
 
 def test_standard_training_learns(trained_digits_model):
@@ -95,6 +97,20 @@ def test_augment_flips_some_images_only():
     flipped = [torch.equal(o, xi.flip(-1)) for o, xi in zip(out, x)]
     kept = [torch.equal(o, xi) for o, xi in zip(out, x)]
     assert all(f or k for f, k in zip(flipped, kept)) and any(flipped) and any(kept)
+
+
+def test_a_last_batch_of_one_image_joins_the_one_before():
+    assert batch_slices(9, 4) == [slice(0, 4), slice(4, 9)]
+    assert batch_slices(10, 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert batch_slices(3, 4) == [slice(0, 3)]
+
+
+def test_arat_trains_when_an_epoch_ends_on_one_image(digits):
+    """AR-AT's predictor has a BatchNorm over the batch: one image would fail it."""
+    x, y = digits.x_train[:9].expand(-1, 3, -1, -1).contiguous(), digits.y_train[:9]
+    cfg = TrainConfig(method="arat", eps=0.5, attack_steps=1, epochs=1, batch_size=4, seed=0)
+    history = train(build_model("resnet_mini", 10, width=4), cfg, (x, y), (x, y), progress=False)
+    assert history[0]["train_loss"] > 0
 
 
 def test_triangle_schedule_warms_up_then_decays_to_zero():

@@ -13,7 +13,7 @@ import scipy.io
 from PIL import Image
 from torchvision import datasets
 
-from advinfo.data import BuildOptions, build_dataset
+from advinfo.builders import BuildOptions, build_dataset
 from advinfo.vision_data import TORCHVISION
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "MNIST" / "raw"

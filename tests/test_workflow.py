@@ -240,3 +240,73 @@ def test_killed_pretraining_resumes_to_identical_weights(tmp_path):
     ref_metrics = pd.read_csv(reference_dir / MODEL / "metrics.csv")
     new_metrics = pd.read_csv(killed_dir / MODEL / "metrics.csv")
     pd.testing.assert_series_equal(ref_metrics["train_loss"], new_metrics["train_loss"])
+
+
+LIBRARY_EDITS = [
+    # (module, text replaced, replacement, {method: planned pretraining jobs}); {} plans nothing at all
+    ("logs.py", 'format="%(asctime)s', 'format="[advinfo] %(asctime)s', {}),
+    ("fileio.py", "is missing, truncated or not JSON", "is absent, cut short or not JSON", {}),
+    ("config.py", "; did you mean '{hint[0]}'?", "; perhaps you meant '{hint[0]}'?", {}),
+    ("attacks.py", "delta.detach() + self.step_size *", "delta.detach() + 1.0 * self.step_size *",
+     {"pgd": 1, "trades": 1, "arat": 1, "wcmi": 1, "standard": 1}),
+    ("arat.py", "1 - F.cosine_similarity", "1.0 - F.cosine_similarity", {"arat": 1}),
+    ("probe.py", 'history_size=20', 'history_size=21', {"wcmi": 1}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("module,old,new,retrained", LIBRARY_EDITS, ids=[e[0] for e in LIBRARY_EDITS])
+def test_library_edits_retrain_only_the_models_they_compute(tiny_run, module, old, new, retrained):
+    """Logging, file helpers and config messages retrain nothing; the PGD step retrains every
+    model of the grid (not the imported one); a method's own module retrains that method's models."""
+    path = tiny_run / "src" / "advinfo" / module
+    original = path.read_text()
+    assert original.count(old) == 1, f"{module} changed: update the edit of this test"
+    try:
+        path.write_text(original.replace(old, new))
+        plan = snakemake(tiny_run, "-n", snakefile=tiny_run / "Snakefile", overlays=(tiny_run / "imported.yaml",))
+        text = plan.stdout + plan.stderr
+        assert plan.returncode == 0, text[-3000:]
+        if not retrained:
+            assert "Nothing to be done" in text, text[-3000:]
+            return
+        jobs = [line.split("pretrain/digits/resnet_mini/")[1].split("-eps")[0]
+                for line in text.splitlines() if "output: results/pretrain/digits/resnet_mini/" in line
+                and "/model.pt" in line]  # fmt: skip
+        assert {m: jobs.count(m) for m in set(jobs)} == retrained and "rule import_model" not in text
+    finally:
+        path.write_text(original)
+    after = snakemake(tiny_run, "-n", snakefile=tiny_run / "Snakefile", overlays=(tiny_run / "imported.yaml",))
+    assert "Nothing to be done" in after.stdout + after.stderr, "restoring the file must leave nothing to do"
+
+
+REFUSED_AT_PARSE = [
+    ({"transfer": {"probe": {"val_fraction": 0.05}}}, "config key 'transfer.probe.val_fraction': 0.05 holds out 10"),
+    ({"data": {"n_train": 40}}, "config key 'data.n_train': 40 gives 'letters' (26 classes) 1 training image"),
+    ({"pretrain": {"arat_layer": 3}}, "config key 'pretrain.arat_layer': 3 is not a stage of resnet_mini"),
+    ({"pretrain": {"gpus": 3}}, "config key 'pretrain.batch_size': 128 does not split over pretrain.gpus = 3"),
+]
+
+
+@pytest.mark.parametrize("overlay,message", REFUSED_AT_PARSE, ids=[m.split("'")[1] for _, m in REFUSED_AT_PARSE])
+def test_configs_that_would_fail_in_a_job_fail_the_dry_run(tmp_path, overlay, message):
+    path = tmp_path / "overlay.yaml"
+    path.write_text(yaml.safe_dump(overlay))
+    result = snakemake(tmp_path, "-n", overlays=(path,))
+    assert result.returncode != 0 and message in result.stdout + result.stderr, (result.stdout + result.stderr)[-2000:]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_edge_configs_run_to_the_end(tmp_path):
+    """Targets that are only the source transfer nothing and say so; an epoch whose last batch
+    holds one image (1,437 digits in batches of 4) trains AR-AT's BatchNorm without failing."""
+    overlay = tmp_path / "edge.yaml"
+    edge = {"targets": ["digits"], "pretrain": {"methods": ["arat"], "epochs": 1, "batch_size": 4}}
+    overlay.write_text(yaml.safe_dump(edge))
+    result = snakemake(tmp_path, overlays=(overlay,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert pd.read_csv(tmp_path / "results/tables/transfer.csv").empty
+    assert "No rows: nothing of this kind ran" in (tmp_path / "results/tables/transfer_linear.md").read_text()
+    assert "No rows" in (tmp_path / "results/tables/distance.html").read_text()
+    comparison = pd.read_csv(tmp_path / "results/tables/method_comparison.csv")
+    assert list(comparison["method"]) == ["standard", "arat"] and comparison["transfer_gap"].isna().all()
+    assert not list((tmp_path / "results/figures").glob("gap_vs_distance_*"))

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from advinfo.data import ImageDataset
 from advinfo.fileio import load_tensors, save_tensors
 from advinfo.models import Classifier, build_model
 
@@ -36,6 +37,20 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Cl
     model = build_model(meta["arch"], meta["num_classes"], meta["mean"], meta["std"], meta["width"])
     model.load_state_dict(obj["state_dict"])
     return model.to(device).eval(), meta
+
+
+def check_classes(meta: dict[str, Any], ds: ImageDataset, model_path: str | Path, dataset_path: str | Path) -> None:
+    """Refuse to measure a model on a dataset whose classes are not the model's (its labels would
+    index other outputs: accuracy near 0 and a wrong posterior, quietly)."""
+    names = [str(c) for c in meta.get("classes", [])]
+    if meta["num_classes"] != ds.num_classes or (names and names != list(ds.classes)):
+        raise ValueError(f"model {model_path} has {meta['num_classes']} classes ({_first(names)}), but dataset "
+                         f"{dataset_path} has {ds.num_classes} ({_first(list(ds.classes))}) — expected the dataset "
+                         f"the model was trained on (for an imported model: its imported[].images)")  # fmt: skip
+
+
+def _first(names: list[str]) -> str:
+    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
 
 
 def weights_hash(model: torch.nn.Module) -> str:

@@ -8,6 +8,7 @@ schema expects (its ``description``), with a did-you-mean for unknown keys.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-# Datasets whose size options (data.n_train, data.n_test) apply; the others have fixed sizes.
-GENERATED_DATASETS = ("shapes", "letters")
-# Datasets that need no files: embedded in packages or generated (data.BUILDERS).
-EMBEDDED_DATASETS = ("digits", "mnist5k", "shapes", "letters")
-# Datasets read from torchvision's on-disk layouts (vision_data.TORCHVISION); torch-free here
-# because Snakemake imports this module when it parses the workflow.
-TORCHVISION_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "stl10", "flowers102",
-                        "aircraft", "cars", "dtd", "food101")  # fmt: skip
+from advinfo.catalog import EMBEDDED_DATASETS, TORCHVISION_DATASETS
+
 # Residual stages of each architecture (the most partial fine-tuning can unfreeze).
 ARCH_STAGES = {"resnet_mini": 3, "resnet18": 4, "resnet50": 4, "resnet18_imagenet": 4, "resnet50_imagenet": 4}
 
@@ -189,6 +184,19 @@ def _imported_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+def expand_user_paths(config: dict[str, Any]) -> None:
+    """Expand a leading ``~`` in every path of the (validated) config, in place: Python and
+    Snakemake would otherwise make a folder literally named ``~``. Relative paths stay relative
+    to the working directory (Snakemake's ``--directory``)."""
+    data = config["data"]
+    for key in ("root", "raw_root"):
+        if data[key] is not None:
+            data[key] = os.path.expanduser(data[key])
+    data["folders"] = {name: os.path.expanduser(path) for name, path in data["folders"].items()}
+    for entry in config["imported"]:
+        entry["path"] = os.path.expanduser(entry["path"])
+
+
 def transfer_modes(stages: list[int]) -> list[str]:
     """The transfer results of every (model, target): the linear probe and each fine-tuning depth."""
     return ["linear"] + [f"finetune{k}" for k in stages]
@@ -275,10 +283,10 @@ def reference_model(config: dict[str, Any]) -> ModelSpec:
 
 def gap_sources(config: dict[str, Any]) -> list[str]:
     """Sources whose robust-minus-standard transfer gap can be drawn: the grid needs a standard
-    model (ε = 0), a robust one (ε > 0) and at least one target."""
+    model (ε = 0), a robust one (ε > 0) and a target other than the source."""
     epsilons = [float(e) for e in config["pretrain"]["epsilons"]]
     has_both = 0.0 in epsilons and any(e > 0 for e in epsilons)
-    return list(config["sources"]) if has_both and config["targets"] else []
+    return [s for s in config["sources"] if has_both and any(t != s for t in config["targets"])]
 
 
 def ood_dataset(config: dict[str, Any], source: str) -> str | None:

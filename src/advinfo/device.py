@@ -1,4 +1,4 @@
-"""Where a job runs and its data in the form a model takes, on that device.
+"""Where a job runs: the CPU, or a GPU of its own.
 
 GPU placement: Snakemake's ``--resources gpu=N`` bounds how many GPU jobs run at once but
 assigns no device, so on a multi-GPU host every job would land on GPU 0. A GPU job therefore
@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import IO
 
 import torch
-
-from advinfo.data import ImageDataset, adapt
 
 log = logging.getLogger(__name__)
 LOCK_DIR_ENV = "ADVINFO_GPU_LOCK_DIR"
@@ -89,11 +87,3 @@ def job_device(threads: int) -> torch.device:
     """The device of a single-process job (see :func:`job_devices`)."""
     return job_devices(threads)[0]
 
-
-def model_inputs(ds: ImageDataset, split: str, image_size: int, device: torch.device,
-                 limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """uint8 images (N, 3, S, S) and labels of ``split`` on ``device``, first ``limit`` only."""
-    x, y = ds.split(split)
-    if limit:
-        x, y = x[:limit], y[:limit]
-    return adapt(x, 3, image_size).to(device), y.to(device)

@@ -15,16 +15,41 @@ import pandas as pd
 import torch
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_error(path: Path, err: OSError) -> OSError:
+    """``err`` with the file it failed to write in its message."""
+    message = f"cannot write {path}: {err.strerror or err}"
+    return OSError(message) if err.errno is None else OSError(err.errno, message)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    The file gets the permissions a plain ``open`` would give it (0666 less the umask; a bare
+    temporary file would be 0600, unreadable to collaborators), and an I/O error while writing
+    (a full disk, a quota) names ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
+    except OSError as err:
+        raise _write_error(path, err) from err
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, err) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -64,7 +89,10 @@ def read_csv(path: str | Path) -> pd.DataFrame:
 def save_tensors(obj: dict[str, Any], path: str | Path) -> None:
     """torch.save a dict of tensors and plain values (loadable with weights_only=True)."""
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as err:  # torch reports a failed write (a full disk) without the file
+            raise OSError(None, f"torch could not finish the file ({err}); is the disk or quota full?") from err
 
 
 class UnsafeFileError(ValueError):

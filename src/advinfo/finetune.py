@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from advinfo.checkpoint import weights_hash
-from advinfo.data import ImageDataset
-from advinfo.device import model_inputs, pick_device
+from advinfo.data import ImageDataset, model_inputs
+from advinfo.device import pick_device
 from advinfo.models import Classifier, with_head
 from advinfo.train import TrainConfig, train
 
@@ -56,9 +56,12 @@ def finetune(
     resume_path: str | Path | None = None,
     device: torch.device | None = None,
     progress: bool = True,
+    *,
+    sample_seed: int,
 ) -> tuple[Classifier, list[dict[str, float]]]:
     """Train a new head and the last ``trainable_stages`` stages of a copy of ``model`` on
-    ``target``; return the tuned copy (eval mode) and per-epoch metrics.
+    ``target``; return the tuned copy (eval mode) and per-epoch metrics, scored after every epoch
+    on ``monitor_size`` test images drawn by class with ``sample_seed``.
 
     ``head`` is the head to start from: the target's linear probe gives "LP-FT" (Kumar et
     al. 2022), which converges in a few epochs where a random head (``None``, seeded by
@@ -66,7 +69,7 @@ def finetune(
     """
     device = device or pick_device()
     train_set = model_inputs(target, "train", image_size, device)
-    monitor_set = model_inputs(target, "test", image_size, device, limit=monitor_size)
+    monitor_set = model_inputs(target, "test", image_size, device, limit=monitor_size, seed=sample_seed)
     torch.manual_seed(cfg.seed)
     if head is None:
         head = nn.Linear(model.feature_dim, target.num_classes)

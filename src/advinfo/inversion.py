@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from advinfo.train import DivergenceError
+from advinfo.errors import DivergenceError
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 VARIANTS = ("inversion", "noise_once", "effective")
@@ -151,14 +151,6 @@ def visualise_features(model: nn.Module, coordinates: list[int], image_size: tup
 def top_coordinates(z: torch.Tensor, k: int) -> list[int]:
     """The ``k`` coordinates of z with the largest mean over a batch: the features most in use."""
     return z.mean(0).topk(min(k, z.shape[1])).indices.tolist()
-
-
-def first_per_class(labels: torch.Tensor, n: int) -> list[int]:
-    """Indices of ``n`` images taking classes in turn (the first of each class, then the second, ...),
-    so a small fixed set shows many classes."""
-    by_class = [torch.nonzero(labels == c).flatten().tolist() for c in torch.unique(labels).tolist()]
-    order = [idx[i] for i in range(max(map(len, by_class))) for idx in by_class if i < len(idx)]
-    return order[:n]
 
 
 def iterations_to(losses: np.ndarray, threshold: float) -> np.ndarray:

@@ -24,8 +24,8 @@ from torch import nn
 from torch.func import functional_call
 from tqdm import tqdm
 
+from advinfo.errors import DivergenceError
 from advinfo.fileio import atomic_path
-from advinfo.train import DivergenceError
 
 
 @dataclass(frozen=True)

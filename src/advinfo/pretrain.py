@@ -14,8 +14,8 @@ from torch import nn
 
 import advinfo
 from advinfo.checkpoint import save_model, weights_hash
-from advinfo.data import ImageDataset, channel_stats, load_dataset
-from advinfo.device import model_inputs, pick_device
+from advinfo.data import ImageDataset, channel_stats, load_dataset, model_inputs
+from advinfo.device import pick_device
 from advinfo.features import iter_features
 from advinfo.fileio import write_csv
 from advinfo.logs import configure_logging
@@ -25,15 +25,14 @@ from advinfo.train import SUPERVISED, Accel, TrainConfig, train, world
 
 log = logging.getLogger(__name__)
 
-HEAD_PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1)  # L2 penalties the head of an unsupervised encoder chooses from
 
-
-def probe_head(model: Classifier, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
-               seed: int) -> dict[str, Any]:  # fmt: skip
+def probe_head(model: Classifier, images: torch.Tensor, labels: torch.Tensor, num_classes: int, seed: int,
+               probe: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     """Give an encoder trained without labels (wcmi) its classifier: a linear probe on its
-    frozen features of the training images, as Zhu et al. evaluate such representations."""
+    frozen features of the training images, as Zhu et al. evaluate such representations,
+    fitted with ``probe``'s options (:func:`probe.fit_probe`; the workflow's transfer.probe)."""
     z = torch.cat(list(iter_features(model, images)))
-    fit = fit_probe(z, labels.cpu(), num_classes, HEAD_PENALTIES, seed=seed)
+    fit = fit_probe(z, labels.cpu(), num_classes, seed=seed, **probe)
     model.head = fit.probe.as_linear().to(images.device)
     log.info("fitted the linear head of the unsupervised encoder (l2=%g)", fit.probe.l2)
     return {"head": "linear probe", "head_l2": fit.probe.l2}
@@ -50,12 +49,20 @@ def pretrain(
     device: torch.device | None = None,
     progress: bool = True,
     accel: Accel = Accel(),
+    *,
+    sample_seed: int,
+    head_probe: dict[str, Any] | None = None,
 ) -> tuple[Classifier, list[dict[str, float]], dict[str, Any]]:
     """Train ``arch`` on ``ds`` with ``cfg``; return the model, per-epoch metrics and metadata.
-    Under data parallelism on GPUs, BatchNorm statistics are synchronised across processes."""
+    The held-out images scored after every epoch are ``monitor_size`` test images drawn by
+    class with ``sample_seed``; an encoder trained without labels gets a linear head fitted
+    with ``head_probe``'s options. Under data parallelism on GPUs, BatchNorm statistics are
+    synchronised across processes."""
+    if cfg.method not in SUPERVISED and head_probe is None:
+        raise ValueError(f"method {cfg.method!r} learns without labels and needs head_probe, the options of its head")
     device = device or pick_device()
     train_set = model_inputs(ds, "train", image_size, device)
-    monitor_set = model_inputs(ds, "test", image_size, device, limit=monitor_size)
+    monitor_set = model_inputs(ds, "test", image_size, device, limit=monitor_size, seed=sample_seed)
     mean, std = channel_stats(train_set[0])
     torch.manual_seed(cfg.seed)
     model = build_model(arch, ds.num_classes, mean, std, width).to(device)
@@ -63,7 +70,7 @@ def pretrain(
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys as BatchNorm2d
     run_id = {"arch": arch, "dataset": ds.name, "image_size": image_size, "width": width}
     history = train(model, cfg, train_set, monitor_set, resume_path, run_id, progress, accel)
-    head = {} if cfg.method in SUPERVISED else probe_head(model, *train_set, ds.num_classes, cfg.seed)
+    head = {} if cfg.method in SUPERVISED else probe_head(model, *train_set, ds.num_classes, cfg.seed, head_probe)
     meta = {
         **head,
         **run_id,
@@ -89,6 +96,8 @@ class PretrainJob:
     image_size: int
     width: int
     monitor_size: int
+    sample_seed: int  # of the held-out images scored after every epoch
+    head_probe: dict[str, Any] | None  # options of the linear head of an encoder trained without labels
     resume: str
     model_out: str
     metrics_out: str
@@ -106,7 +115,8 @@ def run_pretrain_job(device: torch.device, job: PretrainJob) -> None:
             configure_logging(job.log_file)
     ds = load_dataset(job.dataset)
     model, history, meta = pretrain(ds, job.arch, job.cfg, job.image_size, job.width, job.monitor_size, job.resume,
-                                    device, accel=job.accel)  # fmt: skip
+                                    device, accel=job.accel, sample_seed=job.sample_seed,
+                                    head_probe=job.head_probe)  # fmt: skip
     if rank != 0:
         return
     meta["weights_sha256"] = weights_hash(model)

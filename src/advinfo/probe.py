@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import nn
 
+from advinfo.errors import DivergenceError
 from advinfo.fileio import load_tensors, save_tensors
-from advinfo.train import DivergenceError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Clean and PGD robust accuracy of a trained model over a grid of test radii."""
+"""Clean and PGD robust accuracy of a trained model, on one radius or over a grid of test radii."""
 
 from __future__ import annotations
 
@@ -9,7 +9,36 @@ from torch import nn
 
 from advinfo.attacks import PGD
 from advinfo.config import format_eps
-from advinfo.train import accuracy
+from advinfo.data import to_unit
+
+
+@torch.no_grad()
+def _count_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    return int((model(x).argmax(1) == y).sum())
+
+
+def accuracy(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    attack: PGD | None = None,
+    batch_size: int = 256,
+    generator: torch.Generator | None = None,
+) -> float:
+    """Accuracy in % on uint8 images, under ``attack`` when given (model in eval mode)."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    try:
+        for i in range(0, len(images), batch_size):
+            x = to_unit(images[i : i + batch_size])
+            y = labels[i : i + batch_size]
+            if attack is not None:
+                x = attack(x, y, generator)
+            correct += _count_correct(model, x, y)
+    finally:
+        model.train(was_training)
+    return 100.0 * correct / max(1, len(images))
 
 
 def robustness_curve(

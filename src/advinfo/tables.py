@@ -62,7 +62,8 @@ ROBUST_PREFIX = "robust_acc@"
 
 def transfer_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Tidy table, one row per (model, target, mode): clean accuracy, robust accuracy at the
-    source model's ε (``robust_acc``, empty for standard models) and at every attack radius."""
+    source model's ε (``robust_acc``, empty for standard models) and at every attack radius
+    (no rows, with those columns, when nothing was transferred)."""
     rows = []
     for rec in records:
         row = {k: rec[k] for k in TRANSFER_KEYS}
@@ -70,7 +71,7 @@ def transfer_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         row["robust_acc"] = rec["robust_acc"].get(f"{float(rec['eps']):g}", float("nan"))
         row.update({f"{ROBUST_PREFIX}{eps}": acc for eps, acc in rec["robust_acc"].items()})
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=None if rows else [*TRANSFER_KEYS, "clean_acc", "robust_acc"])
     radii = sorted((c for c in frame.columns if c.startswith(ROBUST_PREFIX)), key=lambda c: float(c[len(ROBUST_PREFIX):]))
     order = ["source", "arch", "target", "mode", "eps", "method", "seed"]
     frame = frame.sort_values(order, key=_mode_first_linear, ignore_index=True)
@@ -109,8 +110,13 @@ def pivot_sections(long: pd.DataFrame, rows: Sequence[str], value: str, lower_is
     return sections
 
 
+# What a rendered table with no rows says instead (a valid config can ask for none).
+NO_ROWS = ("No rows: nothing of this kind ran. A model skips the target that is its own source, so targets that are "
+           "all sources leave no transfer result and no distance.")  # fmt: skip
+
+
 def render_markdown(sections: Sequence[tuple[str, pd.DataFrame]], note: str) -> str:
-    lines = []
+    lines = [] if sections else [f"*{NO_ROWS}*", ""]
     for title, frame in sections:
         lines += [f"### {title}", "", "| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.shape[1]]
         lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
@@ -120,7 +126,7 @@ def render_markdown(sections: Sequence[tuple[str, pd.DataFrame]], note: str) -> 
 
 def render_html(sections: Sequence[tuple[str, pd.DataFrame]], title: str, note: str) -> str:
     """A standalone page with one table per section (bold marks become <b>)."""
-    parts = [f"<h2>{html.escape(title)}</h2>"]
+    parts = [f"<h2>{html.escape(title)}</h2>"] + ([] if sections else [f"<p><i>{html.escape(NO_ROWS)}</i></p>"])
     for heading, frame in sections:
         cells = frame.map(lambda s: re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(str(s))))
         parts += [f"<h3>{html.escape(heading)}</h3>", cells.to_html(index=False, escape=False, border=0)]
@@ -152,8 +158,8 @@ DISTANCE_KEYS = ["measure", "source", "target"]
 
 def distance_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Tidy table, one row per (measure, source, target): the distance, the domain similarity
-    exp(−γ·EMD) (EMD only) and the reference network."""
-    frame = pd.DataFrame(records)
+    exp(−γ·EMD) (EMD only) and the reference network (no rows when no target is another dataset)."""
+    frame = pd.DataFrame(records, columns=None if records else [*DISTANCE_KEYS, "distance", "reference"])
     if "similarity" not in frame:
         frame["similarity"] = float("nan")
     columns = DISTANCE_KEYS + ["distance", "similarity", "reference"]

@@ -25,15 +25,6 @@ from advinfo.data import to_unit
 from advinfo.fileio import atomic_path
 
 
-def balanced_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Sorted indices of ``n`` images drawn without replacement with every class equally likely
-    (as Task2Vec's class-weighted sampler), so large classes do not dominate the embedding."""
-    counts = np.bincount(labels)
-    p = 1.0 / counts[labels]
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(len(labels), size=min(n, len(labels)), replace=False, p=p / p.sum()))
-
-
 def embedded_weights(network: nn.Module) -> list[str]:
     """The weights Task2Vec embeds: every convolution and BatchNorm weight below the head."""
     return [name for name, _ in network.named_parameters() if name.endswith("weight") and not name.startswith("head.")]

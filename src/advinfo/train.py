@@ -34,19 +34,18 @@ from tqdm import tqdm
 from advinfo.arat import ARATLoss, bn_branch, merge_adversarial, split_batchnorm
 from advinfo.attacks import PGD
 from advinfo.data import to_unit
+from advinfo.errors import DivergenceError
 from advinfo.fileio import load_tensors, save_tensors
 from advinfo.models import weight_norm
 from advinfo.mutual_info import SeparableCritic, WCMILoss, mi_attack
+from advinfo.robustness import accuracy
+from advinfo.sampling import stratified_indices
 
 log = logging.getLogger(__name__)
 
 METHODS = ("standard", "pgd", "trades", "arat", "wcmi")
 SUPERVISED = ("standard", "pgd", "trades", "arat")  # wcmi learns without labels
 ARAT_ACCURACY_IMAGES = 1000  # training images whose clean accuracy weighs AR-AT's two CE terms
-
-
-class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +97,13 @@ class Accel:
 
     channels_last: bool = False  # NHWC memory layout: faster convolutions on tensor-core GPUs
     compile: bool = False  # torch.compile the network
+
+
+def arat_weight_images(labels: torch.Tensor, seed: int) -> torch.Tensor:
+    """Indices of the training images whose clean accuracy weighs AR-AT's two cross-entropies:
+    ARAT_ACCURACY_IMAGES of them, drawn by class (a prefix of a class-sorted dataset is one class)."""
+    return torch.from_numpy(stratified_indices(labels.cpu().numpy(), ARAT_ACCURACY_IMAGES, seed)).to(labels.device)
+
 
 def epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
     """The generator for every random draw of one epoch (shuffle, augmentation, attack)."""
@@ -204,41 +210,23 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """Consecutive batches of an epoch's ``n`` images. A last batch too small to give every
+    process two images joins the one before: BatchNorm cannot train on one image per channel,
+    and worst-case MI contrasts pairs."""
+    minimum = 2 * world()[1]
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < minimum:
+        starts.pop()
+    return [slice(a, b) for a, b in zip(starts, [*starts[1:], n], strict=True)]
+
+
 def shard(batch: torch.Tensor) -> torch.Tensor:
     """This process's contiguous share of a batch (all of it without data parallelism); the
     remainder of a batch that does not split evenly (the epoch's last) is left out."""
     rank, size = world()
     per = len(batch) // size
     return batch if size == 1 else batch[rank * per : (rank + 1) * per]
-
-
-@torch.no_grad()
-def _count_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
-    return int((model(x).argmax(1) == y).sum())
-
-
-def accuracy(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    attack: PGD | None = None,
-    batch_size: int = 256,
-    generator: torch.Generator | None = None,
-) -> float:
-    """Accuracy in % on uint8 images, under ``attack`` when given (model in eval mode)."""
-    was_training = model.training
-    model.eval()
-    correct = 0
-    try:
-        for i in range(0, len(images), batch_size):
-            x = to_unit(images[i : i + batch_size])
-            y = labels[i : i + batch_size]
-            if attack is not None:
-                x = attack(x, y, generator)
-            correct += _count_correct(model, x, y)
-    finally:
-        model.train(was_training)
-    return 100.0 * correct / max(1, len(images))
 
 
 class Trainer:
@@ -306,18 +294,15 @@ class Trainer:
         gen = epoch_generator(cfg.seed, epoch, device)
         order = torch.randperm(len(images), generator=gen, device=device)
         if cfg.method == "arat":
+            keep = arat_weight_images(labels, cfg.seed)
             with bn_branch(model, "clean"):
-                self.extra_loss().w_adv = accuracy(model, images[:ARAT_ACCURACY_IMAGES], labels[:ARAT_ACCURACY_IMAGES]) / 100
+                self.extra_loss().w_adv = accuracy(model, images[keep], labels[keep]) / 100
         model.train()
-        processes = world()[1] * (2 if cfg.method == "wcmi" else 1)  # wcmi contrasts pairs within a share
         loss_sum, correct, seen = 0.0, 0, 0
-        batches = range(0, len(images), cfg.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress,
-                   mininterval=10, delay=5, leave=False)  # fmt: skip
-        for step, start in enumerate(bar):
-            idx = order[start : start + cfg.batch_size]
-            if len(idx) < processes:  # too few left for every process to get its minimum
-                continue
+        bar = tqdm(batch_slices(len(images), cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                   disable=not progress, mininterval=10, delay=5, leave=False)  # fmt: skip
+        for step, part in enumerate(bar):
+            idx = order[part]
             x = shard(augment(to_unit(images[idx]), cfg.crop_padding, cfg.flip, gen))
             y = shard(labels[idx])
             loss, logits = self.batch_loss(x, y, gen)
@@ -401,7 +386,7 @@ def train(
     (arch, data) to the fingerprint.
     """
     images, labels = train_set
-    trainer = Trainer(model, cfg, math.ceil(len(images) / cfg.batch_size), accel, tuple(images.shape[1:]))
+    trainer = Trainer(model, cfg, len(batch_slices(len(images), cfg.batch_size)), accel, tuple(images.shape[1:]))
     first = world()[0] == 0
     resume_path = Path(resume_path) if resume_path is not None else None
     fp = fingerprint(cfg, {**(run_id or {}), "n_train": len(images)})

@@ -18,15 +18,15 @@ os.environ.update(
     )
 )
 
-from advinfo.codedeps import library_files
+from advinfo.catalog import dataset_kind
+from advinfo.codedeps import library_files, other_builders, other_methods
 from advinfo.config import (
-    GENERATED_DATASETS,
-    TORCHVISION_DATASETS,
     ModelSpec,
     attack_radii,
     check_config,
     comparison_radii,
     evaluation_radii,
+    expand_user_paths,
     gap_sources,
     imported_entry,
     imported_models,
@@ -38,10 +38,14 @@ from advinfo.config import (
     source_images,
     transfer_modes,
 )
+from advinfo.preflight import check_feasibility
 
-# A clear one-line-per-problem error before any job runs, then snakemake fills defaults.
+# A clear one-line-per-problem error before any job runs: the schema, then (defaults filled,
+# ~ expanded) what the datasets' sizes and the architectures allow.
 check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 validate(config, "../schemas/config.schema.yaml")
+expand_user_paths(config)
+check_feasibility(config)
 
 IMPORTED = imported_models(config)
 MODELS = model_grid(config) + IMPORTED
@@ -101,12 +105,25 @@ def report_labels(paper, **extra):
     }
 
 
-def library(script):
-    """Library sources the job script ``script`` imports, directly or not, as inputs: editing
-    one reruns the rule's jobs (Snakemake tracks a script's own code, not its imports).
+def library(script, skip=()):
+    """Library sources that compute the results of the job script ``script``, as inputs: editing
+    one reruns the rule's jobs (Snakemake tracks a script's own code, not its imports). The
+    support modules and those in ``skip`` are left out (advinfo.codedeps says which and why).
     """
     path = SCRIPTS_DIR / f"{script}.py"
-    return [os.path.relpath(f) for f in library_files(path, SRC_DIR / "advinfo")]
+    return [os.path.relpath(f) for f in library_files(path, SRC_DIR / "advinfo", skip)]
+
+
+def pretrain_code(wildcards):
+    """The library a pretraining job runs: the shared training code and its own method's."""
+    return library("pretrain", other_methods(wildcards.method))
+
+
+def dataset_code(wildcards):
+    """The library that builds one dataset: builders.py and the builder of its kind (not data.py,
+    whose transforms and sampler serve the jobs that read the cache)."""
+    kind = dataset_kind(wildcards.dataset, config["data"]["folders"])
+    return library("prepare_dataset", (*other_builders(kind), "data"))
 
 
 def dataset_cache(name):
@@ -200,6 +217,14 @@ def inversion_inputs(wildcards):
     return inputs | ({"ood": dataset_cache(ood)} if ood else {})
 
 
+def history_epochs():
+    """The epochs of each model's metrics.csv, in the order of model_files(): pretrain.epochs for
+    the grid, None (one row) for an imported model."""
+    return [
+        None if spec in IMPORTED else config["pretrain"]["epochs"] for spec in MODELS
+    ]
+
+
 def model_keys():
     """The identifying keys of every model of the grid, in the order of model_files()."""
     return [dataclasses.asdict(spec) for spec in MODELS]
@@ -236,9 +261,10 @@ def get_dataset_options(wildcards):
     """Build options of one dataset; sizes matter only for generated ones."""
     data, name = config["data"], wildcards.dataset
     options = {"seed": data["seed"]}
-    if name in GENERATED_DATASETS:
+    kind = dataset_kind(name, data["folders"])
+    if kind == "generated":
         options.update(n_train=data["n_train"], n_test=data["n_test"])
-    if name in TORCHVISION_DATASETS or name in data["folders"]:
+    if kind in ("torchvision", "folder"):
         options.update(
             root=data["raw_root"] or data["root"],
             download=data["download"],
@@ -286,6 +312,11 @@ def get_finetune_params(wildcards):
     skip = ("stages", "monitor_size", "head_init")
     tune = {k: v for k, v in config["transfer"]["finetune"].items() if k not in skip}
     return {**tune, "method": "standard", "eps": 0.0, "seed": int(wildcards.seed)}
+
+
+def get_head_probe(wildcards):
+    """The linear head's options of an encoder trained without labels (wcmi): transfer.probe's."""
+    return config["transfer"]["probe"] if wildcards.method == "wcmi" else {}
 
 
 def get_finetune_head(wildcards):

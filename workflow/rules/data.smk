@@ -5,7 +5,7 @@
 # Build one dataset and cache it under resources/.
 rule prepare_dataset:
     input:
-        code=library("prepare_dataset"),
+        code=dataset_code,
     output:
         cache=dataset_cache("{dataset}"),
     log:

@@ -27,6 +27,7 @@ rule task2vec_embedding:
         probe=config["transfer"]["probe"],
         reference=REFERENCE.path,
         seed=REFERENCE.seed,
+        sample_seed=config["data"]["seed"],
     script:
         "../scripts/task2vec_embedding.py"
 

@@ -22,6 +22,7 @@ rule fisher_input:
         mem_mb=4000,
     params:
         options=config["information"]["fisher"],
+        sample_seed=config["data"]["seed"],
     script:
         "../scripts/fisher_input.py"
 
@@ -69,6 +70,7 @@ rule tsne:
     params:
         n_images=config["information"]["tsne"]["n_images"],
         perplexity=config["information"]["tsne"]["perplexity"],
+        sample_seed=config["data"]["seed"],
     script:
         "../scripts/tsne.py"
 
@@ -92,6 +94,8 @@ rule information_table:
     threads: 1
     resources:
         gpu=0,
+    params:
+        epochs=history_epochs(),
     script:
         "../scripts/information_table.py"
 
@@ -142,6 +146,7 @@ rule plot_weight_norm:
         gpu=0,
     params:
         models=model_keys(),
+        epochs=history_epochs(),
     script:
         "../scripts/plot_weight_norm.py"
 
@@ -218,6 +223,7 @@ rule mi_vulnerability:
     params:
         options=config["information"]["mutual_info"],
         radii=mutual_info_radii(config),
+        sample_seed=config["data"]["seed"],
         norm=config["pretrain"]["norm"],
     script:
         "../scripts/mi_vulnerability.py"

@@ -25,6 +25,7 @@ rule invert:
     params:
         options=config["inversion"],
         ood=lambda wc: ood_dataset(config, wc.source),
+        sample_seed=config["data"]["seed"],
     script:
         "../scripts/invert.py"
 

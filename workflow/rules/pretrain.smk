@@ -6,7 +6,7 @@
 rule pretrain:
     input:
         dataset=lambda wc: dataset_cache(wc.source),
-        code=library("pretrain"),
+        code=pretrain_code,
     output:
         model=f"{MODEL_DIR}/model.pt",
         metrics=f"{MODEL_DIR}/metrics.csv",
@@ -25,16 +25,20 @@ rule pretrain:
         width=config["model"]["width"],
         image_size=config["data"]["image_size"],
         monitor_size=config["pretrain"]["monitor_size"],
+        sample_seed=config["data"]["seed"],
+        head_probe=get_head_probe,
         resume=f"{MODEL_DIR}/resume.pt",
     script:
         "../scripts/pretrain.py"
 
 
 # A network trained elsewhere (imported): its checkpoint, checked against the pinned SHA-256
-# and read as tensors only, becomes a model file like a pretrained one. The file is a param,
-# not an input: a dry run plans without it, and its pinned hash (a param) decides reruns.
+# and read as tensors only, becomes a model file like a pretrained one, with the class names of
+# its images dataset (whose class count must be the checkpoint's). The file is a param, not an
+# input: a dry run plans without it, and its pinned hash (a param) decides reruns.
 rule import_model:
     input:
+        images=lambda wc: dataset_cache(get_imported(wc)["images"]),
         code=library("import_model"),
     output:
         model=f"{MODEL_DIR}/model.pt",
@@ -81,6 +85,7 @@ rule evaluate_robustness:
         epsilons=evaluation_radii(config),
         steps=config["evaluate"]["steps"],
         n_test=config["evaluate"]["n_test"],
+        sample_seed=config["data"]["seed"],
         norm=config["pretrain"]["norm"],
     script:
         "../scripts/evaluate_robustness.py"
@@ -107,5 +112,7 @@ rule pretrain_table:
     threads: 1
     resources:
         gpu=0,
+    params:
+        epochs=history_epochs(),
     script:
         "../scripts/pretrain_table.py"

@@ -50,6 +50,7 @@ rule linear_probe:
     params:
         probe=config["transfer"]["probe"],
         attack=attack_params(),
+        sample_seed=config["data"]["seed"],
     script:
         "../scripts/linear_probe.py"
 
@@ -61,7 +62,8 @@ rule finetune:
         model=f"{MODEL_DIR}/model.pt",
         dataset=lambda wc: dataset_cache(wc.target),
         head=get_finetune_head,
-        code=library("finetune"),
+        # the probe is not listed: it reaches a fine-tuning through its head file
+        code=library("finetune", (*other_methods("standard"), "probe")),
     output:
         json=f"{TRANSFER_DIR}/finetune{{stages}}.json",
     log:
@@ -77,6 +79,7 @@ rule finetune:
     params:
         train=get_finetune_params,
         monitor_size=config["transfer"]["finetune"]["monitor_size"],
+        sample_seed=config["data"]["seed"],
         resume=f"{TRANSFER_DIR}/resume-finetune{{stages}}.pt",
     script:
         "../scripts/finetune.py"

@@ -2,10 +2,10 @@
 
 import logging
 
-from advinfo.checkpoint import load_model
+from advinfo.checkpoint import check_classes, load_model
 from advinfo.config import model_record
-from advinfo.data import load_dataset
-from advinfo.device import job_device, model_inputs
+from advinfo.data import load_dataset, model_inputs
+from advinfo.device import job_device
 from advinfo.fileio import write_json
 from advinfo.logs import configure_logging
 from advinfo.robustness import robustness_curve
@@ -17,7 +17,9 @@ def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
     ds = load_dataset(smk.input.dataset)
-    images, labels = model_inputs(ds, "test", meta["image_size"], device, limit=smk.params.n_test or None)
+    check_classes(meta, ds, smk.input.model, smk.input.dataset)
+    images, labels = model_inputs(ds, "test", meta["image_size"], device, limit=smk.params.n_test,
+                                  seed=smk.params.sample_seed)  # fmt: skip
     accs = robustness_curve(model, images, labels, smk.params.epsilons, smk.params.steps, smk.params.norm)
     record = {
         **model_record(smk.wildcards),

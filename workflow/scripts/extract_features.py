@@ -5,8 +5,8 @@ import logging
 import advinfo
 from advinfo.checkpoint import load_model
 from advinfo.config import model_record
-from advinfo.data import load_dataset
-from advinfo.device import job_device, model_inputs
+from advinfo.data import load_dataset, model_inputs
+from advinfo.device import job_device
 from advinfo.features import SPLITS, write_features
 from advinfo.logs import configure_logging
 

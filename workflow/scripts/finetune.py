@@ -5,13 +5,14 @@ from pathlib import Path
 
 from advinfo.checkpoint import load_model
 from advinfo.config import model_record
-from advinfo.data import load_dataset
-from advinfo.device import job_device, model_inputs
+from advinfo.data import load_dataset, model_inputs
+from advinfo.device import job_device
 from advinfo.fileio import write_json
 from advinfo.finetune import finetune
 from advinfo.logs import configure_logging
 from advinfo.probe import load_probe
-from advinfo.train import TrainConfig, accuracy
+from advinfo.robustness import accuracy
+from advinfo.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def main(smk) -> None:
     log.info("fine-tuning the last %d stages and a %s head of %s on %s", stages,
              "probe-initialised" if head else "random", smk.input.model, target.name)  # fmt: skip
     tuned, history = finetune(model, target, stages, cfg, meta["image_size"], smk.params.monitor_size, head,
-                              smk.params.resume, device)  # fmt: skip
+                              smk.params.resume, device, sample_seed=smk.params.sample_seed)  # fmt: skip
     test_acc = accuracy(tuned, *model_inputs(target, "test", meta["image_size"], device))
     record = {
         **model_record(smk.wildcards),

@@ -2,10 +2,10 @@
 
 import logging
 
-from advinfo.checkpoint import load_model
+from advinfo.checkpoint import check_classes, load_model
 from advinfo.config import model_record
-from advinfo.data import load_dataset, to_unit
-from advinfo.device import job_device, model_inputs
+from advinfo.data import load_dataset, model_inputs, to_unit
+from advinfo.device import job_device
 from advinfo.fileio import write_json
 from advinfo.fisher import fisher_measures
 from advinfo.logs import configure_logging
@@ -17,7 +17,9 @@ def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
     opts = smk.params.options
-    images, _ = model_inputs(load_dataset(smk.input.dataset), "test", meta["image_size"], device, limit=opts["n_images"])
+    ds = load_dataset(smk.input.dataset)
+    check_classes(meta, ds, smk.input.model, smk.input.dataset)
+    images, _ = model_inputs(ds, "test", meta["image_size"], device, limit=opts["n_images"], seed=smk.params.sample_seed)
     measures = fisher_measures(model.features, to_unit(images), opts["probes"], opts["power_iters"],
                                opts["check_epsilons"], opts["check_steps"], opts["directions"])  # fmt: skip
     write_json({**model_record(smk.wildcards), **measures, "weights_sha256": meta["weights_sha256"]}, smk.output.json)

@@ -6,6 +6,7 @@ import pandas as pd
 
 import advinfo
 from advinfo.checkpoint import save_model, weights_hash
+from advinfo.data import load_classes
 from advinfo.fileio import write_csv
 from advinfo.imported import import_checkpoint
 from advinfo.logs import configure_logging
@@ -17,11 +18,16 @@ log = logging.getLogger(__name__)
 def main(smk) -> None:
     entry = smk.params.entry
     model, info = import_checkpoint(entry["path"], entry["sha256"], entry["format"], entry["arch"])
+    classes = load_classes(smk.input.images)  # a checkpoint holds no class names: its images dataset's are used
+    if info["num_classes"] != len(classes):
+        raise ValueError(f"checkpoint {entry['path']} has {info['num_classes']} classes, but its imported[].images "
+                         f"dataset {entry['images']!r} ({smk.input.images}) has {len(classes)} — expected the dataset "
+                         f"the model was trained on")  # fmt: skip
     meta = {
         "arch": entry["arch"],
         "source": smk.wildcards.source,
         "num_classes": info["num_classes"],
-        "classes": [str(c) for c in range(info["num_classes"])],
+        "classes": list(classes),
         "mean": info["mean"],
         "std": info["std"],
         "width": 0,  # resnet_mini only

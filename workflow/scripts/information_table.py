@@ -6,7 +6,8 @@ import logging
 import pandas as pd
 
 from advinfo.config import MODEL_KEYS
-from advinfo.fileio import read_csv, read_json, write_csv, write_json
+from advinfo.fileio import read_json, write_csv, write_json
+from advinfo.history import read_history
 from advinfo.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -14,11 +15,12 @@ log = logging.getLogger(__name__)
 
 def main(smk) -> None:
     rows, checks = [], []
-    paths = zip(smk.input.fisher, smk.input.posterior, smk.input.metrics, smk.output.models, strict=True)
-    for fisher_path, posterior_path, metrics_path, model_json in paths:
+    paths = zip(smk.input.fisher, smk.input.posterior, smk.input.metrics, smk.params.epochs, smk.output.models,
+                strict=True)  # fmt: skip
+    for fisher_path, posterior_path, metrics_path, epochs, model_json in paths:
         fisher, posterior = read_json(fisher_path), read_json(posterior_path)
         keys = {k: fisher[k] for k in MODEL_KEYS}
-        norms = read_csv(metrics_path)["weight_norm"]
+        norms = read_history(metrics_path, epochs)["weight_norm"]
         measures = {"trace": fisher["trace"], "trace_se": fisher["trace_se"], "lambda1": fisher["lambda1"],
                     "mean_logvar": posterior["mean_logvar"], "weight_norm": float(norms.iloc[-1])}  # fmt: skip
         rows.append({**keys, **measures})

@@ -6,15 +6,14 @@ import logging
 import numpy as np
 import torch
 
-from advinfo.checkpoint import load_model
+from advinfo.checkpoint import check_classes, load_model
 from advinfo.config import model_record
-from advinfo.data import load_dataset, to_unit
-from advinfo.device import job_device, model_inputs
+from advinfo.data import ImageDataset, load_dataset, model_inputs, to_unit
+from advinfo.device import job_device
 from advinfo.fileio import write_json
 from advinfo.inversion import (
     InversionConfig,
     describe,
-    first_per_class,
     invert_variants,
     top_coordinates,
     visualise_features,
@@ -26,20 +25,24 @@ from advinfo.posterior import load_posterior
 log = logging.getLogger(__name__)
 
 
-def _fixed_images(path: str, n: int, size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y = model_inputs(load_dataset(path), "test", size, device)
-    keep = first_per_class(y, n)
-    return to_unit(x[keep]), y[keep]
+def _fixed_images(ds: ImageDataset, n: int, size: int, device: torch.device,
+                  seed: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """``n`` test images of ``ds``, as many classes as there are images, in class order."""
+    x, y = model_inputs(ds, "test", size, device, limit=n, seed=seed, balanced=True)
+    order = torch.argsort(y, stable=True)
+    return to_unit(x[order]), y[order]
 
 
 def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
     logvar = load_posterior(smk.input.posterior)
-    opts, size = smk.params.options, meta["image_size"]
-    parts = [_fixed_images(smk.input.source, opts["n_images"], size, device)]
+    opts, size, seed = smk.params.options, meta["image_size"], smk.params.sample_seed
+    source = load_dataset(smk.input.source)
+    check_classes(meta, source, smk.input.model, smk.input.source)
+    parts = [_fixed_images(source, opts["n_images"], size, device, seed)]
     if smk.params.ood:
-        parts.append(_fixed_images(smk.input.ood, opts["n_ood"], size, device))
+        parts.append(_fixed_images(load_dataset(smk.input.ood), opts["n_ood"], size, device, seed))
     images, labels = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     in_dist = np.arange(len(images)) < len(parts[0][0])
     cfg = InversionConfig(opts["sigma"], opts["lr"], opts["max_iters"], opts["window"], opts["tol"],

@@ -5,8 +5,8 @@ import logging
 
 from advinfo.checkpoint import load_model
 from advinfo.config import model_record
-from advinfo.data import load_dataset
-from advinfo.device import job_device, model_inputs
+from advinfo.data import load_dataset, model_inputs
+from advinfo.device import job_device
 from advinfo.features import read_model_features
 from advinfo.fileio import write_json
 from advinfo.logs import configure_logging
@@ -29,7 +29,7 @@ def main(smk) -> None:
     attack = smk.params.attack
     network = with_head(model, fit.probe.as_linear())
     images, labels = model_inputs(load_dataset(smk.input.dataset), "test", meta["image_size"], device,
-                                  limit=attack["n_test"] or None)  # fmt: skip
+                                  limit=attack["n_test"], seed=smk.params.sample_seed)  # fmt: skip
     curve = robustness_curve(network, images, labels, attack["epsilons"], attack["steps"], attack["norm"])
     record = {
         **model_record(smk.wildcards),

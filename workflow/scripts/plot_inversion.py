@@ -3,7 +3,12 @@
 from advinfo.config import model_label
 from advinfo.inversion_file import load_inversion
 from advinfo.logs import configure_logging
-from advinfo.plots import plot_feature_visualisation, plot_inversion_grid, plot_inversion_loss, save_figure
+from advinfo.plots import (
+    plot_feature_visualisation,
+    plot_inversion_grid,
+    plot_inversion_loss,
+    save_figure,
+)
 
 
 def main(smk) -> None:

@@ -2,14 +2,14 @@
 
 import pandas as pd
 
-from advinfo.fileio import read_csv
+from advinfo.history import read_history
 from advinfo.logs import configure_logging
 from advinfo.plots import plot_weight_norm, save_figure
 
 
 def main(smk) -> None:
-    models = zip(smk.input.metrics, smk.params.models, strict=True)
-    frames = [read_csv(path).assign(**keys) for path, keys in models]
+    models = zip(smk.input.metrics, smk.params.epochs, smk.params.models, strict=True)
+    frames = [read_history(path, epochs).assign(**keys) for path, epochs, keys in models]
     save_figure(plot_weight_norm(pd.concat(frames, ignore_index=True)), smk.output.pdf, smk.output.png)
 
 

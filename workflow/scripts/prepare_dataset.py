@@ -2,7 +2,8 @@
 
 import logging
 
-from advinfo.data import BuildOptions, build_dataset, save_dataset
+from advinfo.builders import BuildOptions, build_dataset
+from advinfo.data import save_dataset
 from advinfo.logs import configure_logging
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Pretrain one network of the grid (standard, PGD or TRADES; data-parallel over pretrain.gpus
+"""Pretrain one network of the grid (standard, pgd, trades, arat or wcmi; data-parallel over pretrain.gpus
 processes when that is above 1), resuming after a kill, and save it."""
 
 import logging
@@ -19,7 +19,8 @@ def main(smk) -> None:
     job = PretrainJob(
         dataset=smk.input.dataset, arch=smk.wildcards.arch, cfg=TrainConfig(**smk.params.train),
         image_size=smk.params.image_size, width=smk.params.width, monitor_size=smk.params.monitor_size,
-        resume=smk.params.resume, model_out=smk.output.model, metrics_out=smk.output.metrics,
+        sample_seed=smk.params.sample_seed, head_probe=smk.params.head_probe or None, resume=smk.params.resume,
+        model_out=smk.output.model, metrics_out=smk.output.metrics,
         accel=Accel(channels_last=pre["channels_last"], compile=pre["compile"]),
         threads=max(1, smk.threads // len(devices)), log_file=smk.log[0],
     )  # fmt: skip

@@ -2,7 +2,8 @@
 
 import logging
 
-from advinfo.fileio import read_csv, read_json, write_csv, write_text
+from advinfo.fileio import read_json, write_csv, write_text
+from advinfo.history import read_history
 from advinfo.logs import configure_logging
 from advinfo.tables import robustness_markdown, robustness_table
 
@@ -11,7 +12,8 @@ log = logging.getLogger(__name__)
 
 def main(smk) -> None:
     records = [read_json(path) for path in smk.input.robustness]
-    final_norms = [float(read_csv(path)["weight_norm"].iloc[-1]) for path in smk.input.metrics]
+    histories = zip(smk.input.metrics, smk.params.epochs, strict=True)
+    final_norms = [float(read_history(path, epochs)["weight_norm"].iloc[-1]) for path, epochs in histories]
     table = robustness_table(records, final_norms)
     write_csv(table, smk.output.csv)
     write_text(robustness_markdown(table), smk.output.markdown)

@@ -3,17 +3,15 @@ dataset's features, and the per-filter diagonal Fisher of its weights on a class
 
 import logging
 
-import torch
-
 import advinfo
 from advinfo.checkpoint import load_model
-from advinfo.data import load_dataset
-from advinfo.device import job_device, model_inputs
+from advinfo.data import load_dataset, model_inputs
+from advinfo.device import job_device
 from advinfo.features import read_model_features
 from advinfo.logs import configure_logging
 from advinfo.models import with_head
 from advinfo.probe import fit_probe
-from advinfo.task2vec import balanced_sample, fisher_embedding, save_embedding
+from advinfo.task2vec import fisher_embedding, save_embedding
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +23,15 @@ def main(smk) -> None:
     fit = fit_probe(*splits["train"], attrs["num_classes"], seed=smk.params.seed, **smk.params.probe)
     log.info("probe head l2=%g, validation accuracies %s", fit.probe.l2, fit.val_accuracy)
     opts = smk.params.task2vec
-    images, labels = model_inputs(load_dataset(smk.input.dataset), "train", meta["image_size"], device)
-    keep = torch.from_numpy(balanced_sample(labels.cpu().numpy(), opts["n_images"], smk.params.seed)).to(device)
+    images, _ = model_inputs(load_dataset(smk.input.dataset), "train", meta["image_size"], device,
+                             limit=opts["n_images"], seed=smk.params.sample_seed, balanced=True)  # fmt: skip
     network = with_head(model, fit.probe.as_linear())
-    embedding, layers = fisher_embedding(network, images[keep], opts["batch_size"], smk.params.seed)
+    embedding, layers = fisher_embedding(network, images, opts["batch_size"], smk.params.seed)
     save_embedding(embedding, layers, {"dataset": smk.wildcards.dataset, "reference": smk.params.reference,
-                                       "weights_sha256": meta["weights_sha256"], "n_images": len(keep),
+                                       "weights_sha256": meta["weights_sha256"], "n_images": len(images),
                                        "probe_l2": fit.probe.l2, "advinfo_version": advinfo.__version__},
                    smk.output.embedding)  # fmt: skip
-    log.info("Task2Vec embedding of %s: %d filters from %d images", smk.wildcards.dataset, len(embedding), len(keep))
+    log.info("Task2Vec embedding of %s: %d filters from %d images", smk.wildcards.dataset, len(embedding), len(images))
 
 
 if __name__ == "__main__":

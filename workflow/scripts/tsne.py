@@ -5,10 +5,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from advinfo.checkpoint import load_model
+from advinfo.checkpoint import check_classes, load_model
 from advinfo.config import model_record
-from advinfo.data import load_dataset
-from advinfo.device import job_device, model_inputs
+from advinfo.data import load_dataset, model_inputs
+from advinfo.device import job_device
 from advinfo.embedding import tsne_embedding
 from advinfo.features import iter_features
 from advinfo.fileio import write_csv
@@ -21,7 +21,9 @@ def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
     ds = load_dataset(smk.input.dataset)
-    images, labels = model_inputs(ds, "test", meta["image_size"], device, limit=smk.params.n_images)
+    check_classes(meta, ds, smk.input.model, smk.input.dataset)
+    images, labels = model_inputs(ds, "test", meta["image_size"], device, limit=smk.params.n_images,
+                                  seed=smk.params.sample_seed)  # fmt: skip
     z = np.concatenate([b.numpy() for b in iter_features(model, images)])
     xy = tsne_embedding(z, smk.params.perplexity, int(smk.wildcards.seed))
     points = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "label": [ds.classes[i] for i in labels.tolist()]})

@@ -2,13 +2,18 @@
 
 import logging
 
-from advinfo.checkpoint import load_model
+from advinfo.checkpoint import check_classes, load_model
 from advinfo.config import model_record
-from advinfo.data import load_dataset, to_unit
-from advinfo.device import job_device, model_inputs
+from advinfo.data import load_dataset, model_inputs, to_unit
+from advinfo.device import job_device
 from advinfo.fileio import write_json
 from advinfo.logs import configure_logging
-from advinfo.posterior import PosteriorConfig, fit_posterior, layer_summary, save_posterior
+from advinfo.posterior import (
+    PosteriorConfig,
+    fit_posterior,
+    layer_summary,
+    save_posterior,
+)
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +22,9 @@ def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
     cfg = PosteriorConfig(**smk.params.posterior, seed=int(smk.wildcards.seed))
-    images, labels = model_inputs(load_dataset(smk.input.dataset), "train", meta["image_size"], device)
+    ds = load_dataset(smk.input.dataset)
+    check_classes(meta, ds, smk.input.model, smk.input.dataset)
+    images, labels = model_inputs(ds, "train", meta["image_size"], device)
     logvar, history = fit_posterior(model, to_unit(images), labels, cfg)
     record = {**model_record(smk.wildcards), "weights_sha256": meta["weights_sha256"]}
     save_posterior(logvar, {**record, "prior_std": cfg.prior_std, "beta": cfg.beta}, smk.output.h5)

@@ -1,0 +1,157 @@
+"""Checks, while Snakemake parses the workflow, of everything the config and the datasets' known
+sizes decide, so that a config that would fail inside a job (after hours of pretraining, at
+paper scale) fails before the first one, with one line per problem naming the key.
+
+Runs after the schema has filled the defaults; dataset sizes come from ``catalog.py`` (image
+folders are counted when they exist). Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from advinfo.catalog import DatasetFacts, dataset_facts, dataset_kind, folder_counts
+from advinfo.config import (
+    ARCH_STAGES,
+    ConfigError,
+    imported_models,
+    method_epsilons,
+    model_grid,
+    source_images,
+)
+
+Problems = Iterator[str]
+
+
+def check_feasibility(config: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` listing every problem a job of this config would run into."""
+    problems = [
+        *_folder_problems(config),
+        *_probe_split_problems(config),
+        *_training_problems(config),
+        *_information_problems(config),
+    ]
+    if problems:
+        body = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"config cannot run ({len(problems)} problem{'s' * (len(problems) > 1)}):\n{body}")
+
+
+def _folder_problems(config: dict[str, Any]) -> Problems:
+    """An existing image folder must have train/ and test/ with the same, non-empty class folders."""
+    for name, path in config["data"]["folders"].items():
+        counts = folder_counts(path)
+        key = f"config key 'data.folders.{name}': {path}"
+        if not counts:
+            continue  # not there yet: prepare_dataset says where it looked
+        if set(counts) != {"train", "test"}:
+            missing = ({"train", "test"} - set(counts)).pop()
+            yield f"{key} has no {missing}/ folder — expected train/<class>/<image> and test/<class>/<image>"
+            continue
+        if set(counts["train"]) != set(counts["test"]):
+            odd = sorted(set(counts["train"]) ^ set(counts["test"]))
+            yield (f"{key}: class folders {', '.join(odd[:5])} are in only one of train/ and test/ — expected "
+                   f"the same class folders in both")  # fmt: skip
+        for split, classes in counts.items():
+            empty = sorted(c for c, n in classes.items() if n == 0)
+            if empty:
+                yield f"{key}: {split}/{empty[0]} holds no image ({len(empty)} such class folders) — expected images in every class folder"
+
+
+def _probed(config: dict[str, Any]) -> Iterator[tuple[str, float, str, str]]:
+    """(dataset, validation fraction, its config key, what the probe is for) of every linear probe
+    whose validation split the config asks for."""
+    val_fraction = config["transfer"]["probe"]["val_fraction"]
+    models = model_grid(config) + imported_models(config)
+    for target in config["targets"]:
+        if any(spec.source != target for spec in models):
+            yield target, val_fraction, "transfer.probe.val_fraction", "its linear probes"
+    if "task2vec" in config["distance"]["measures"]:
+        pairs = [(s, t) for s in config["sources"] for t in config["targets"] if t != s]
+        for name in dict.fromkeys(name for pair in pairs for name in pair):
+            yield name, val_fraction, "transfer.probe.val_fraction", "its Task2Vec probe head"
+    pre = config["pretrain"]
+    if "wcmi" in pre["methods"] and method_epsilons(pre, "wcmi"):
+        for source in config["sources"]:
+            yield source, val_fraction, "transfer.probe.val_fraction", "the linear head of its wcmi encoders"
+
+
+def _probe_split_problems(config: dict[str, Any]) -> Problems:
+    """A stratified validation split needs two images of every class, and both parts at least one
+    image per class (scikit-learn's train_test_split refuses otherwise)."""
+    seen = set()
+    for name, fraction, key, purpose in _probed(config):
+        facts = dataset_facts(name, config["data"])
+        if facts is None or (name, fraction) in seen:
+            continue
+        seen.add((name, fraction))
+        yield from _split_problems(name, facts, fraction, key, purpose, config["data"])
+
+
+def _split_problems(name: str, facts: DatasetFacts, fraction: float, key: str, purpose: str,
+                    data: dict[str, Any]) -> Problems:  # fmt: skip
+    n, classes = facts.n_train, facts.classes
+    kind = dataset_kind(name, data["folders"])
+    if facts.train_smallest < 2:
+        if kind == "generated":
+            yield (f"config key 'data.n_train': {n} gives {name!r} ({classes} classes) {facts.train_smallest} training "
+                   f"image in a class — expected at least {2 * classes}, two per class, for the stratified validation "
+                   f"split of {purpose}")  # fmt: skip
+        else:
+            yield (f"config key 'data.folders.{name}': train/{facts.smallest_class} holds {facts.train_smallest} "
+                   f"image — expected at least 2 per class, for the stratified validation split of {purpose}")  # fmt: skip
+        return
+    held_out = math.ceil(fraction * n)  # as scikit-learn rounds test_size
+    larger = " (or a larger data.n_train)" if kind == "generated" else ""
+    if held_out < classes:
+        least = math.ceil(1000 * classes / n) / 1000
+        yield (f"config key '{key}': {fraction:g} holds out {held_out} of the {n} training images of {name!r} for "
+               f"{purpose}, fewer than its {classes} classes — expected at least {least:g}{larger}")  # fmt: skip
+    elif n - held_out < classes:
+        most = math.floor(1000 * (n - classes) / n) / 1000
+        yield (f"config key '{key}': {fraction:g} leaves {n - held_out} of the {n} training images of {name!r} to fit "
+               f"{purpose}, fewer than its {classes} classes — expected at most {most:g}{larger}")  # fmt: skip
+
+
+def _training_problems(config: dict[str, Any]) -> Problems:
+    """AR-AT's layer must be a stage of every architecture; a batch must split over the GPUs."""
+    pre = config["pretrain"]
+    if "arat" in pre["methods"] and method_epsilons(pre, "arat"):
+        layer = pre["arat_layer"]
+        for arch in config["archs"]:
+            stages = ARCH_STAGES[arch]
+            if not -stages <= layer < stages:
+                yield (f"config key 'pretrain.arat_layer': {layer} is not a stage of {arch} ({stages} stages) — "
+                       f"expected an integer from {-stages} to {stages - 1}")  # fmt: skip
+    batch, gpus = pre["batch_size"], pre["gpus"]
+    if batch % gpus:
+        yield (f"config key 'pretrain.batch_size': {batch} does not split over pretrain.gpus = {gpus} processes "
+               f"— expected a multiple of {gpus}")  # fmt: skip
+    elif batch // gpus < 2:
+        yield (f"config key 'pretrain.batch_size': {batch} gives each of the {gpus} processes {batch // gpus} image "
+               f"— expected at least {2 * gpus}, two per process (BatchNorm trains on two or more)")  # fmt: skip
+
+
+def _information_problems(config: dict[str, Any]) -> Problems:
+    """t-SNE's perplexity must be below the images it embeds; the mutual information's held-out
+    share must leave pairs to fit its critic."""
+    info = config["information"]
+    tsne = info["tsne"]
+    models = model_grid(config) + imported_models(config)
+    for name in dict.fromkeys(source_images(config, spec.source) for spec in models):
+        facts = dataset_facts(name, config["data"])
+        n = min(tsne["n_images"], facts.n_test) if facts else tsne["n_images"]
+        if tsne["perplexity"] >= n:
+            yield (f"config key 'information.tsne.perplexity': {tsne['perplexity']:g} is not below the {n} test images "
+                   f"of {name!r} t-SNE embeds (information.tsne.n_images) — expected less than {n}")  # fmt: skip
+    mi = info["mutual_info"]
+    for name in dict.fromkeys(config["sources"]):
+        facts = dataset_facts(name, config["data"])
+        n = min(mi["n_images"], facts.n_train) if facts else mi["n_images"]
+        held_out = max(2, round(mi["eval_fraction"] * n))  # as mutual_info.held_out_estimate
+        fitting = n - held_out - max(2, (n - held_out) // 5)  # less the critic's early-stopping fifth
+        if fitting < 2:
+            yield (f"config key 'information.mutual_info.eval_fraction': {mi['eval_fraction']:g} holds out {held_out} "
+                   f"of the {n} image pairs of {name!r}, leaving {max(fitting, 0)} to fit the critic — expected a "
+                   f"smaller fraction or more information.mutual_info.n_images")  # fmt: skip
