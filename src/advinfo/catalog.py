@@ -72,7 +72,8 @@ def folder_counts(path: str | Path) -> dict[str, dict[str, int]]:
 
 def _images_in(folder: str) -> int:
     """Image files under ``folder``, at any depth, as ImageFolder counts them."""
-    return sum(name.lower().endswith(IMAGE_EXTENSIONS) for _, _, names in os.walk(folder, followlinks=True) for name in names)
+    walk = os.walk(folder, followlinks=True)
+    return sum(name.lower().endswith(IMAGE_EXTENSIONS) for _, _, names in walk for name in names)
 
 
 def dataset_facts(name: str, data: Mapping[str, Any]) -> DatasetFacts | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from advinfo.data import ImageDataset
+from advinfo.data import ImageDataset, load_dataset
 from advinfo.fileio import load_tensors, save_tensors
 from advinfo.models import Classifier, build_model
 
@@ -47,6 +47,14 @@ def check_classes(meta: dict[str, Any], ds: ImageDataset, model_path: str | Path
         raise ValueError(f"model {model_path} has {meta['num_classes']} classes ({_first(names)}), but dataset "
                          f"{dataset_path} has {ds.num_classes} ({_first(list(ds.classes))}) — expected the dataset "
                          f"the model was trained on (for an imported model: its imported[].images)")  # fmt: skip
+
+
+def load_source_dataset(path: str | Path, meta: dict[str, Any], model_path: str | Path) -> ImageDataset:
+    """The cached dataset at ``path`` that the model of ``meta`` is measured on, refused unless
+    its classes are the model's (:func:`check_classes`)."""
+    ds = load_dataset(path)
+    check_classes(meta, ds, model_path, path)
+    return ds
 
 
 def _first(names: list[str]) -> str:

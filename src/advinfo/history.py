@@ -26,12 +26,11 @@ def read_history(path: str | Path, epochs: int | None) -> pd.DataFrame:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{path} lacks the columns {missing} — expected {', '.join(columns)}; delete it and rerun")
-    expected = list(range(1, epochs + 1)) if epochs is not None else None
-    if expected is not None and frame["epoch"].tolist() != expected:
+    if epochs is None and len(frame) != 1:
+        raise ValueError(f"{path} has {len(frame)} rows — expected the one row of an imported model")
+    if epochs is not None and frame["epoch"].tolist() != list(range(1, epochs + 1)):
         raise ValueError(f"{path} has the epochs {frame['epoch'].tolist()} — expected 1 to {epochs} "
                          f"(pretrain.epochs); it is truncated or from another run: delete it and rerun")  # fmt: skip
-    if expected is None and len(frame) != 1:
-        raise ValueError(f"{path} has {len(frame)} rows — expected the one row of an imported model")
     empty = [c for c in always if frame[c].isna().any()]
     if empty:
         raise ValueError(f"{path} has empty values in {empty}; it is truncated: delete it and rerun")

@@ -48,7 +48,7 @@ def stratified_indices(labels: np.ndarray, n: int | None, seed: int, balanced: b
         return rng.permutation(len(labels))
     if n < 0:
         raise ValueError(f"cannot sample {n} images")
-    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     quota = (_balanced if balanced else _proportional)(counts, n, rng)
     members = np.argsort(inverse, kind="stable")  # indices grouped by class, in class order
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])

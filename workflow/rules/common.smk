@@ -316,7 +316,7 @@ def get_finetune_params(wildcards):
 
 def get_head_probe(wildcards):
     """The linear head's options of an encoder trained without labels (wcmi): transfer.probe's."""
-    return config["transfer"]["probe"] if wildcards.method == "wcmi" else {}
+    return config["transfer"]["probe"] if wildcards.method == "wcmi" else None
 
 
 def get_finetune_head(wildcards):

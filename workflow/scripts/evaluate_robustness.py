@@ -2,9 +2,9 @@
 
 import logging
 
-from advinfo.checkpoint import check_classes, load_model
+from advinfo.checkpoint import load_model, load_source_dataset
 from advinfo.config import model_record
-from advinfo.data import load_dataset, model_inputs
+from advinfo.data import model_inputs
 from advinfo.device import job_device
 from advinfo.fileio import write_json
 from advinfo.logs import configure_logging
@@ -16,8 +16,7 @@ log = logging.getLogger(__name__)
 def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
-    ds = load_dataset(smk.input.dataset)
-    check_classes(meta, ds, smk.input.model, smk.input.dataset)
+    ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
     images, labels = model_inputs(ds, "test", meta["image_size"], device, limit=smk.params.n_test,
                                   seed=smk.params.sample_seed)  # fmt: skip
     accs = robustness_curve(model, images, labels, smk.params.epsilons, smk.params.steps, smk.params.norm)

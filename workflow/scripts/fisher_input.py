@@ -2,9 +2,9 @@
 
 import logging
 
-from advinfo.checkpoint import check_classes, load_model
+from advinfo.checkpoint import load_model, load_source_dataset
 from advinfo.config import model_record
-from advinfo.data import load_dataset, model_inputs, to_unit
+from advinfo.data import model_inputs, to_unit
 from advinfo.device import job_device
 from advinfo.fileio import write_json
 from advinfo.fisher import fisher_measures
@@ -17,8 +17,7 @@ def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
     opts = smk.params.options
-    ds = load_dataset(smk.input.dataset)
-    check_classes(meta, ds, smk.input.model, smk.input.dataset)
+    ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
     images, _ = model_inputs(ds, "test", meta["image_size"], device, limit=opts["n_images"], seed=smk.params.sample_seed)
     measures = fisher_measures(model.features, to_unit(images), opts["probes"], opts["power_iters"],
                                opts["check_epsilons"], opts["check_steps"], opts["directions"])  # fmt: skip

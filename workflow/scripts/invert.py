@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import torch
 
-from advinfo.checkpoint import check_classes, load_model
+from advinfo.checkpoint import load_model, load_source_dataset
 from advinfo.config import model_record
 from advinfo.data import ImageDataset, load_dataset, model_inputs, to_unit
 from advinfo.device import job_device
@@ -38,8 +38,7 @@ def main(smk) -> None:
     model, meta = load_model(smk.input.model, device)
     logvar = load_posterior(smk.input.posterior)
     opts, size, seed = smk.params.options, meta["image_size"], smk.params.sample_seed
-    source = load_dataset(smk.input.source)
-    check_classes(meta, source, smk.input.model, smk.input.source)
+    source = load_source_dataset(smk.input.source, meta, smk.input.model)
     parts = [_fixed_images(source, opts["n_images"], size, device, seed)]
     if smk.params.ood:
         parts.append(_fixed_images(load_dataset(smk.input.ood), opts["n_ood"], size, device, seed))

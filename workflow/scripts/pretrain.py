@@ -19,7 +19,7 @@ def main(smk) -> None:
     job = PretrainJob(
         dataset=smk.input.dataset, arch=smk.wildcards.arch, cfg=TrainConfig(**smk.params.train),
         image_size=smk.params.image_size, width=smk.params.width, monitor_size=smk.params.monitor_size,
-        sample_seed=smk.params.sample_seed, head_probe=smk.params.head_probe or None, resume=smk.params.resume,
+        sample_seed=smk.params.sample_seed, head_probe=smk.params.head_probe, resume=smk.params.resume,
         model_out=smk.output.model, metrics_out=smk.output.metrics,
         accel=Accel(channels_last=pre["channels_last"], compile=pre["compile"]),
         threads=max(1, smk.threads // len(devices)), log_file=smk.log[0],

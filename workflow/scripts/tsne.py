@@ -5,9 +5,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from advinfo.checkpoint import check_classes, load_model
+from advinfo.checkpoint import load_model, load_source_dataset
 from advinfo.config import model_record
-from advinfo.data import load_dataset, model_inputs
+from advinfo.data import model_inputs
 from advinfo.device import job_device
 from advinfo.embedding import tsne_embedding
 from advinfo.features import iter_features
@@ -20,8 +20,7 @@ log = logging.getLogger(__name__)
 def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
-    ds = load_dataset(smk.input.dataset)
-    check_classes(meta, ds, smk.input.model, smk.input.dataset)
+    ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
     images, labels = model_inputs(ds, "test", meta["image_size"], device, limit=smk.params.n_images,
                                   seed=smk.params.sample_seed)  # fmt: skip
     z = np.concatenate([b.numpy() for b in iter_features(model, images)])

@@ -2,9 +2,9 @@
 
 import logging
 
-from advinfo.checkpoint import check_classes, load_model
+from advinfo.checkpoint import load_model, load_source_dataset
 from advinfo.config import model_record
-from advinfo.data import load_dataset, model_inputs, to_unit
+from advinfo.data import model_inputs, to_unit
 from advinfo.device import job_device
 from advinfo.fileio import write_json
 from advinfo.logs import configure_logging
@@ -22,8 +22,7 @@ def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
     cfg = PosteriorConfig(**smk.params.posterior, seed=int(smk.wildcards.seed))
-    ds = load_dataset(smk.input.dataset)
-    check_classes(meta, ds, smk.input.model, smk.input.dataset)
+    ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
     images, labels = model_inputs(ds, "train", meta["image_size"], device)
     logvar, history = fit_posterior(model, to_unit(images), labels, cfg)
     record = {**model_record(smk.wildcards), "weights_sha256": meta["weights_sha256"]}
