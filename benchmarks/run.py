@@ -224,7 +224,7 @@ def bench_fisher(args: argparse.Namespace) -> None:
     from torch.func import jacrev, vmap
 
     for arch, size, n in (("resnet_mini", 16, 8), ("resnet18", 32, 2)):
-        model = build_model(arch, 10, width=16).eval()
+        model = build_model(arch, 10, width=16 if arch == "resnet_mini" else None).eval()
         x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
         gen = torch.Generator().manual_seed(0)
         out: dict[str, torch.Tensor] = {}

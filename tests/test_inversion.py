@@ -20,6 +20,7 @@ from advinfo.inversion import (
     invert,
     invert_variants,
     iterations_to,
+    manipulate_features,
     perturbed,
     start_images,
     top_coordinates,
@@ -27,6 +28,11 @@ from advinfo.inversion import (
 )
 from advinfo.inversion_file import load_inversion, save_inversion
 from advinfo.models import Normalize, resnet_mini
+
+
+def config(**changes) -> InversionConfig:
+    """The schema's defaults, with ``changes``."""
+    return InversionConfig(**{"sigma": 0.05, "step_size": 0.25, "max_iters": 300, "window": 50, "tol": 0.01, **changes})
 
 
 @pytest.fixture
@@ -44,18 +50,20 @@ def test_an_injective_linear_representation_is_inverted_exactly():
     def f(x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1) @ weight.T
 
-    x, losses = invert(f, f(originals), (4, 4), InversionConfig(max_iters=500), torch.Generator().manual_seed(1),
+    x, losses = invert(f, f(originals), (4, 4), config(max_iters=500, tol=-1), torch.Generator().manual_seed(1),
                        progress=False)  # fmt: skip
     psnr, ssim = image_quality(x.numpy(), originals.numpy())
     assert (psnr > 40).all() and (ssim > 0.99).all()
-    assert losses.shape == (len(losses), 5) and losses[-1].max() < 0.01 < losses[0].min()
+    assert losses.shape == (501, 5) and losses[-1].max() < 0.01 < losses[0].min()
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
-    assert len(losses) - 1 < 500, "stops on convergence before the budget"
+    _, stopped = invert(f, f(originals), (4, 4), config(max_iters=500, tol=0.5), torch.Generator().manual_seed(1),
+                        progress=False)  # fmt: skip
+    assert len(stopped) - 1 < 500, "stops on convergence before the budget"
 
 
 def test_a_non_finite_loss_stops_at_once_saying_where():
     with pytest.raises(DivergenceError, match="at iteration 1"):
-        invert(lambda x: x.flatten(1) * float("nan"), torch.ones(2, 48), (4, 4), InversionConfig(),
+        invert(lambda x: x.flatten(1) * float("nan"), torch.ones(2, 48), (4, 4), config(),
                torch.Generator().manual_seed(0), "probe", progress=False)  # fmt: skip
 
 
@@ -79,15 +87,15 @@ def test_weight_noise_has_the_posterior_variance_and_belongs_to_the_model(networ
 def test_without_weight_noise_the_three_variants_solve_one_problem(network):
     logvar = {n: torch.full_like(p, -60.0) for n, p in network.named_parameters()}
     images = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(2))
-    cfg = InversionConfig(max_iters=40, tol=-1)
-    results = invert_variants(network, logvar, images, cfg, progress=False)
-    assert list(results) == list(VARIANTS)
+    cfg = config(max_iters=40, tol=-1)
+    results, change = invert_variants(network, logvar, images, cfg, progress=False)
+    assert list(results) == list(VARIANTS) and np.allclose(change, 0.0)
     x0, loss0 = results["inversion"]
     for variant in ("noise_once", "effective"):
         x, loss = results[variant]
         np.testing.assert_allclose(loss, loss0, rtol=1e-4, atol=1e-6)
         torch.testing.assert_close(x, x0, rtol=1e-4, atol=1e-5)
-    records = describe(results, network, images, np.array([True, True, False]), threshold=0.5)
+    records = describe(results, network, images, np.array([True, True, False]), threshold=0.5, feature_change=change)
     assert len(records) == 3 * 3
     first = [r for r in records if r["variant"] == "inversion"]
     np.testing.assert_allclose([r["clean_loss"] for r in first], loss0[-1], rtol=1e-4)
@@ -98,12 +106,40 @@ def test_without_weight_noise_the_three_variants_solve_one_problem(network):
 def test_noise_changes_the_problem(network):
     logvar = {n: torch.full_like(p, math.log(0.1**2)) for n, p in network.named_parameters()}
     images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
-    results = invert_variants(network, logvar, images, InversionConfig(max_iters=5, tol=-1), progress=False)
+    results, change = invert_variants(network, logvar, images, config(max_iters=5, tol=-1), progress=False)
     assert not torch.allclose(results["inversion"][0], results["effective"][0])
+    assert (change > 0).all()
+
+
+def test_effective_images_depend_on_their_input(network):
+    """Def. 0.7: the effective image of x inverts f_{w+n}(x), so different inputs give different
+    images, each closer to its own input's features than to the others'."""
+    logvar = {n: torch.full_like(p, math.log(0.02**2)) for n, p in network.named_parameters()}
+    gen = torch.Generator().manual_seed(5)
+    images = torch.rand(4, 3, 8, 8, generator=gen)
+    results, change = invert_variants(network, logvar, images, config(max_iters=150, tol=-1), progress=False)
+    effective = results["effective"][0]
+    assert (effective.flatten(1).std(0) > 0.05).float().mean() > 0.5  # not one picture for every input
+    with torch.no_grad():
+        z, z_eff = network.features(images), network.features(effective)
+    distances = torch.cdist(z_eff, z)
+    assert torch.equal(distances.argmin(1), torch.arange(4))
+    assert (change < 0.5).all()  # small weight noise moves the features a little
+
+
+def test_feature_manipulation_raises_one_coordinate_within_the_budget(network):
+    images = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(6))
+    raised, before, after = manipulate_features(network, images, [0, 1, 2], eps=1.0, steps=20)
+    with torch.no_grad():  # z_k as the network in eval mode computes it (BatchNorm with its statistics)
+        torch.testing.assert_close(torch.from_numpy(before), network.features(images)[torch.arange(3), [0, 1, 2]])
+        torch.testing.assert_close(torch.from_numpy(after), network.features(raised)[torch.arange(3), [0, 1, 2]])
+    assert ((raised - images).flatten(1).norm(dim=1) <= 1.0 + 1e-5).all()
+    assert 0.0 <= float(raised.min()) and float(raised.max()) <= 1.0
+    assert (after > before).all()
 
 
 def test_feature_visualisation_raises_the_chosen_coordinates(network):
-    cfg = InversionConfig(sigma=0.2, seed=4)
+    cfg = config(sigma=0.2, seed=4)
     with torch.no_grad():
         coordinates = top_coordinates(network.features(torch.rand(16, 3, 8, 8)), 3)
         start = start_images((3, 3, 8, 8), cfg.sigma, torch.Generator().manual_seed(cfg.seed), torch.device("cpu"))
@@ -132,7 +168,9 @@ def test_inversion_file_round_trip_and_corrupt_file(tmp_path):
     path = tmp_path / "inversion.h5"
     arrays = {"originals": np.zeros((2, 3, 4, 4)), "labels": np.array([1, 2]), "in_distribution": np.array([True, False]),
               "images": {v: np.ones((2, 3, 4, 4)) for v in VARIANTS}, "loss": {v: np.ones((5, 2)) for v in VARIANTS},
-              "feature_vis": {"images": np.zeros((1, 3, 4, 4)), "coordinates": np.array([3]), "activation": np.ones(1)}}  # fmt: skip
+              "feature_vis": {"images": np.zeros((1, 3, 4, 4)), "coordinates": np.array([3]), "activation": np.ones(1)},
+              "manipulation": {"images": np.zeros((1, 2, 3, 4, 4)), "coordinates": np.array([3]),
+                               "before": np.ones((1, 2)), "after": np.ones((1, 2))}}  # fmt: skip
     save_inversion(path, arrays, {"source": "digits", "eps": 0.5})
     data, attrs = load_inversion(path)
     assert attrs == {"source": "digits", "eps": 0.5}

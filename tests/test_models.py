@@ -12,9 +12,10 @@ from advinfo.checkpoint import load_model, save_model, weights_hash
 from advinfo.models import ARCHS, build_model, weight_norm, with_head
 
 
-@pytest.mark.parametrize("arch,dim,stages", [("resnet_mini", 32, 3), ("resnet18", 512, 4), ("resnet50", 2048, 4)])
-def test_architectures_expose_features_head_and_stages(arch, dim, stages):
-    model = build_model(arch, num_classes=7, width=8).eval()
+@pytest.mark.parametrize("arch,width,dim,stages", [("resnet_mini", 8, 32, 3), ("resnet18", None, 512, 4),
+                                                   ("resnet50", None, 2048, 4)])  # fmt: skip
+def test_architectures_expose_features_head_and_stages(arch, width, dim, stages):
+    model = build_model(arch, num_classes=7, width=width).eval()
     x = torch.rand(2, 3, 32, 32)
     z = model.features(x)
     assert z.shape == (2, dim) and model.feature_dim == dim
@@ -107,3 +108,36 @@ def test_with_head_copies_the_network_and_leaves_the_source_alone():
     assert not torch.equal(new.stem[0].weight, model.stem[0].weight)
     with pytest.raises(ValueError, match="head takes 5 features, the model gives 16"):
         with_head(model, nn.Linear(5, 2))
+
+
+def test_width_narrows_resnet18_and_only_the_architectures_that_take_it():
+    from advinfo.config import WIDE_ARCHS
+    from advinfo.models import DEFAULT_WIDTH
+
+    assert set(DEFAULT_WIDTH) == set(WIDE_ARCHS)
+    narrow = build_model("resnet18", 10, width=8)
+    assert narrow.feature_dim == 64 and [narrow.stage_channels(i) for i in range(4)] == [8, 16, 32, 64]
+    assert sum(len(stage) for stage in narrow.stages) == 8  # ResNet-18's eight BasicBlocks
+    assert build_model("resnet18", 10).feature_dim == build_model("resnet18", 10, width=64).feature_dim == 512
+    with pytest.raises(ValueError, match="model.width 8 applies to resnet_mini and resnet18 only"):
+        build_model("resnet50", 10, width=8)
+
+
+@pytest.mark.parametrize("arch", ["resnet_mini", "resnet18", "resnet50"])
+def test_fake_relu_keeps_the_values_and_passes_gradients_of_units_that_are_off(arch):
+    from advinfo.models import _pre_activation
+
+    torch.manual_seed(0)
+    model = build_model(arch, 3, width=8 if arch != "resnet50" else None).eval()
+    x = torch.rand(2, 3, 8, 8, requires_grad=True)
+    torch.testing.assert_close(model.features(x, fake_relu=True), model.features(x))
+    (fake,) = torch.autograd.grad(model.features(x, fake_relu=True).sum(), x)
+    h = model.stem(model.normalize(x))
+    for stage in model.stages[:-1]:
+        h = stage(h)
+    for block in model.stages[-1][:-1]:
+        h = block(h)
+    (identity,) = torch.autograd.grad(model.pool(_pre_activation(model.stages[-1][-1], h)).sum(), x)
+    torch.testing.assert_close(fake, identity)  # the last ReLU's backward is the identity
+    (real,) = torch.autograd.grad(model.features(x).sum(), x)
+    assert not torch.allclose(fake, real)

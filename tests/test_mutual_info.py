@@ -12,11 +12,12 @@ import torch.nn.functional as F
 from advinfo.data import model_inputs, to_unit
 from advinfo.models import Normalize, resnet_mini
 from advinfo.mutual_info import (
+    Estimate,
     EstimatorConfig,
     SeparableCritic,
+    cross_fitted_estimate,
     dv_estimate,
     fit_critic,
-    held_out_estimate,
     jsd_objective,
     jsd_terms,
     mi_attack,
@@ -38,16 +39,27 @@ def gaussian_pairs(d: int, rho: float, n: int, seed: int = 0) -> tuple[torch.Ten
 def test_the_estimate_recovers_the_information_of_correlated_gaussians(d, rho, rel):
     torch.manual_seed(0)
     x, z, truth = gaussian_pairs(d, rho, 16000)
-    estimate, _ = held_out_estimate(x, z, EstimatorConfig(steps=1000, batch_size=256, hidden=128, embed=32))
-    assert estimate == pytest.approx(truth, rel=rel)
-    assert estimate < truth * 1.05  # a lower bound, up to sampling noise
+    est, _ = cross_fitted_estimate(x, z, EstimatorConfig(steps=1000, batch_size=256, hidden=128, embed=32, folds=2))
+    assert est.value == pytest.approx(truth, rel=rel)
+    assert est.value < truth * 1.05  # a lower bound, up to sampling noise
+    assert est.low <= est.value <= est.high and len(est.folds) == 2
 
 
 def test_independent_variables_carry_no_information():
     x, _, _ = gaussian_pairs(4, 0.0, 16000)
     _, z, _ = gaussian_pairs(4, 0.0, 16000, seed=1)
-    estimate, _ = held_out_estimate(x, z, EstimatorConfig(steps=600, batch_size=256, hidden=128, embed=32))
-    assert abs(estimate) < 0.05
+    est, _ = cross_fitted_estimate(x, z, EstimatorConfig(steps=600, batch_size=256, hidden=128, embed=32, folds=2))
+    assert 0 <= est.value < 0.05  # each fold's bound is at least the constant critic's 0
+
+
+def test_the_interval_is_a_t_interval_over_folds():
+    est = Estimate.of([3.0, 4.0, 5.0])
+    assert est.value == 4.0 and est.folds == (3.0, 4.0, 5.0)
+    assert est.high - est.value == pytest.approx(4.302653 * 1.0 / math.sqrt(3))  # t(0.975, 2 df) · sd / √n
+    assert est.value - est.low == pytest.approx(est.high - est.value)
+    assert Estimate.of([0.0, 0.1, 2.0]).low == 0.0  # cut at 0: an information is never negative
+    with pytest.raises(ValueError, match="5 pairs are too few for 4 folds"):
+        cross_fitted_estimate(torch.randn(5, 2), torch.randn(5, 2), EstimatorConfig(folds=4))
 
 
 def test_bounds_match_their_definitions():
@@ -73,7 +85,7 @@ def test_the_attack_lowers_the_critics_objective_within_the_ball(encoder):
     cfg = EstimatorConfig(steps=100, batch_size=32)
     with torch.no_grad():
         z = encoder.features(x)
-    critic = fit_critic(x, z, cfg)
+    critic = fit_critic(x, z, cfg, seed=0)
     x_adv = mi_attack(encoder, critic, 0.5, steps=5)(x, None, torch.Generator().manual_seed(1))
     assert (x_adv - x).flatten(1).norm(dim=1).max() <= 0.5 + 1e-5
     with torch.no_grad():
@@ -88,11 +100,22 @@ def test_vulnerability_grows_with_the_radius_for_a_standard_network(trained_digi
     rows = vulnerability(model, to_unit(x), [0.0, 0.5, 1.0], EstimatorConfig(steps=150, batch_size=64), attack_steps=5)
     assert [r["eps"] for r in rows] == [0.0, 0.5, 1.0]
     assert len({r["mi_clean"] for r in rows}) == 1 and rows[0]["mi_clean"] > 1.0  # one clean estimate, nats
-    assert rows[0]["vulnerability"] == 0.0  # no perturbation
+    assert rows[0]["vulnerability"] == 0.0 and rows[0]["worst_is_clean"]  # no perturbation
     for row in rows:
         assert row["vulnerability"] == pytest.approx(row["mi_clean"] - row["mi_adv"])
+        assert row["mi_adv_low"] <= row["mi_adv"] <= row["mi_adv_high"] <= row["mi_clean_high"]
     assert 0 < rows[1]["vulnerability"] < rows[2]["vulnerability"]
     assert not model.training  # the attacks leave the network in eval mode
+
+
+def test_two_seeds_agree_within_their_intervals_on_a_trained_network(trained_digits_model, digits):
+    model, _, _ = trained_digits_model
+    x = to_unit(model_inputs(digits, "train", 8, torch.device("cpu"), limit=800, seed=0, balanced=True)[0])
+    with torch.no_grad():
+        z = model.features(x)
+    a, b = (cross_fitted_estimate(x, z, EstimatorConfig(steps=200, batch_size=64, seed=seed))[0] for seed in (0, 10))
+    assert a.value > 1.0 and a.folds != b.folds  # informative, and the seeds did differ
+    assert abs(a.value - b.value) <= max(a.high - a.value, b.high - b.value)
 
 
 def test_the_critic_scores_every_pairing():

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from advinfo.plots import (
+    plot_feature_manipulation,
     plot_feature_visualisation,
     plot_fisher,
     plot_gap_vs_distance,
@@ -74,15 +75,20 @@ def test_inversion_figures_render(tmp_path):
     data = {"originals": rng.random((5, 3, 8, 8)), "in_distribution": np.array([True] * 3 + [False] * 2),
             "images": {v: rng.random((5, 3, 8, 8)) for v in variants},
             "loss": {v: np.exp(-np.linspace(0, 3, 20 + i))[:, None] * rng.random((1, 5)) for i, v in enumerate(variants)},
-            "feature_vis": {"images": rng.random((4, 3, 8, 8)), "coordinates": np.array([3, 1, 0, 2])}}  # fmt: skip
+            "feature_vis": {"images": rng.random((4, 3, 8, 8)), "coordinates": np.array([3, 1, 0, 2])},
+            "manipulation": {"images": rng.random((2, 3, 3, 8, 8)), "coordinates": np.array([3, 1]),
+                             "before": np.ones((2, 3)), "after": np.full((2, 3), 2.0)}}  # fmt: skip
     models = [("shapes/resnet_mini\nstandard", data), ("shapes/resnet_mini\npgd ε=0.5", data)]
     figures = {"fig1": plot_inversion_grid(models), "fig2": plot_inversion_loss(models),
-               "vis": plot_feature_visualisation(models)}  # fmt: skip
+               "vis": plot_feature_visualisation(models), "manip": plot_feature_manipulation(models)}  # fmt: skip
     assert len(figures["fig1"].axes) == 2 and len(figures["fig2"].axes) == 2
     assert [t.get_text() for t in figures["fig1"].axes[0].get_yticklabels()] == ["original", "inversion", "noise once",
                                                                                  "effective image"]  # fmt: skip
     assert [line.get_label() for line in figures["fig2"].axes[0].lines] == ["inversion", "noise once", "effective image"]
     assert [t.get_text() for t in figures["vis"].axes[0].get_xticklabels()] == ["z[3]", "z[1]", "z[0]", "z[2]"]
+    manip = figures["manip"].axes[0]
+    assert [t.get_text() for t in manip.get_yticklabels()] == ["original", "+ z[3]", "+ z[1]"]
+    assert manip.get_title().endswith("z_k ×2.0") and manip.images[0].get_array().shape[:2] == (3 * 9 - 1, 4 * 9 - 1)
     for name, fig in figures.items():
         save_figure(fig, tmp_path / f"{name}.pdf", tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

@@ -66,8 +66,10 @@ REFUSED = [
                                                         "expected at least 4"]),
     ({"information__tsne__perplexity": 40}, ["'information.tsne.perplexity': 40 is not below the 40 test images of 'digits'",
                                              "expected less than 40"]),
-    ({"information__mutual_info__eval_fraction": 0.95},
-     ["'information.mutual_info.eval_fraction': 0.95 holds out 57 of the 60 image pairs of 'digits', leaving 1 to fit"]),
+    ({"information__mutual_info__folds": 40},
+     ["'information.mutual_info.folds': 40 folds of the 60 image pairs of 'digits' hold fewer than 2 pairs each"]),
+    ({"archs": ["resnet50"], "model__width": 8},
+     ["'model.width': 8 does not apply to resnet50", "expected null, or archs among resnet_mini, resnet18"]),
 ]  # fmt: skip
 
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 CATEGORIES = ["1. Pretraining", "2. Information", "3. Inversion", "4. Transfer", "5. Distances", "6. Methods"]
 FLAGGED = ["pretrain_robustness", "fig4_weight_logvar.png", "fig5_weight_norm.png", "fig6_tsne.png",
            "fisher_input.png", "fig1_inversion.png", "fig2_inversion_loss.png", "feature_visualisation.png",
-           "inversion.html", "transfer_linear.html", "transfer_finetune.html", "transfer_robustness.html",
+           "feature_manipulation.png", "inversion.html", "transfer_linear.html", "transfer_finetune.html", "transfer_robustness.html",
            "distance.html", "gap_vs_distance_digits.png", "method_comparison.html", "method_comparison.png"]  # fmt: skip
 # Chromium as root in a closed network: no sandbox, and none of its background connections.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -19,15 +19,16 @@ from advinfo.posterior import save_posterior
 WILDCARDS = SimpleNamespace(source="digits", arch="resnet_mini", method="standard", eps="0", seed="0",
                             target="digits", dataset="digits")
 PROBE = {"penalties": [0.01], "val_fraction": 0.2, "max_iter": 50, "tol": 1e-4}
-INVERSION = {"n_images": 10, "n_ood": 0, "sigma": 0.1, "lr": 0.02, "max_iters": 3, "window": 2, "tol": 0.01,
-             "loss_threshold": 0.1, "feature_vis": {"coordinates": 2, "iterations": 2}}  # fmt: skip
+INVERSION = {"n_images": 10, "n_ood": 0, "sigma": 0.05, "step_size": 0.25, "max_iters": 3, "window": 2, "tol": 0.01,
+             "loss_threshold": 0.1, "feature_vis": {"coordinates": 2, "iterations": 2},
+             "manipulation": {"images": 2, "coordinates": 1, "eps": 1.0, "steps": 2}}  # fmt: skip
 JOBS = {  # script: (params, the subsets it takes as (split, images))
     "evaluate_robustness": ({"epsilons": [0.5], "steps": 1, "n_test": 20, "norm": "l2"}, [("test", 20)]),
     "fisher_input": ({"options": {"n_images": 10, "probes": 2, "power_iters": 1, "check_epsilons": [0.05],
                                   "check_steps": 1, "directions": 1}}, [("test", 10)]),
     "tsne": ({"n_images": 20, "perplexity": 5}, [("test", 20)]),
     "mi_vulnerability": ({"options": {"n_images": 40, "critic_steps": 5, "batch_size": 16, "lr": 1e-3,
-                                      "eval_fraction": 0.25, "attack_steps": 1, "rounds": 1},
+                                      "folds": 2, "attack_steps": 1, "rounds": 1},
                           "radii": [0.5], "norm": "l2"}, [("train", 40)]),
     "invert": ({"options": INVERSION, "ood": None}, [("test", 10)]),
     "linear_probe": ({"probe": PROBE, "attack": {"epsilons": [0.5], "steps": 1, "n_test": 20, "norm": "l2"}},

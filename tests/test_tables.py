@@ -114,7 +114,8 @@ def test_distance_table_is_tidy_and_pivots_to_a_matrix_per_measure():
 def test_inversion_table_is_tidy_and_pivots_each_metric_with_the_right_best():
     def result(method, eps, psnr, iters):
         records = [{"variant": v, "image": i, "in_distribution": i < 2, "psnr": psnr + i, "ssim": 0.1 * i,
-                    "final_loss": 0.1, "clean_loss": 0.1, "iterations": 50, "iterations_to_threshold": iters}
+                    "final_loss": 0.1, "clean_loss": 0.1, "iterations": 50, "iterations_to_threshold": iters,
+                    "noise_feature_change": 0.05 * (i + 1)}
                    for v in ("inversion", "effective") for i in range(3)]  # fmt: skip
         return {"source": "shapes", "arch": "resnet_mini", "method": method, "eps": eps, "seed": 0, "records": records}
 
@@ -131,6 +132,9 @@ def test_inversion_table_is_tidy_and_pivots_each_metric_with_the_right_best():
     assert iters.iloc[0]["pgd ε=0.5"] == "**10**", "fewer iterations are better"
     ssim = sections["SSIM against the original — Source: shapes (resnet_mini)"]
     assert ssim.iloc[0]["standard"] in ("0.200", "**0.200**")
+    change = sections["||f_{w+n}(x) − f_w(x)|| / ||f_w(x)||: how far the posterior's weight noise moves z — Source: shapes (resnet_mini)"]
+    source = change[(change["variant"] == "inversion") & (change["images"] == "source")].iloc[0]
+    assert source["standard"] in ("0.075", "**0.075**")  # mean of 0.05 and 0.10 over the source images
 
 
 def test_tables_with_no_rows_say_so_instead_of_failing():

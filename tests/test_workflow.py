@@ -95,6 +95,7 @@ def _check_information_outputs(workdir: Path) -> None:
     info = pd.read_csv(workdir / "results/tables/information.csv")
     assert len(info) == 5 and (info["trace"] >= info["lambda1"]).all() and (info["lambda1"] > 0).all()
     assert info["mean_logvar"].between(-20, 0).all()
+    assert (info["posterior_ce"] - info["posterior_ce_clean"] < 1.0).all() and info["posterior_acc"].between(0, 1).all()
     fisher = json.loads((workdir / MODEL / "fisher.json").read_text())
     assert fisher["n_images"] == 4 and fisher["prop03"][0]["eps"] == 0.05
     merged = json.loads((workdir / MODEL / "information.json").read_text())
@@ -116,11 +117,15 @@ def _check_inversion_outputs(workdir: Path) -> None:
     assert set(data["images"]) == {"inversion", "noise_once", "effective"}
     assert all(len(loss) <= 101 for loss in data["loss"].values())
     assert data["feature_vis"]["images"].shape == (6, 3, 8, 8)
+    assert data["manipulation"]["images"].shape == (2, 4, 3, 8, 8)
+    assert (data["manipulation"]["after"] >= data["manipulation"]["before"]).all()
     table = pd.read_csv(workdir / "results/tables/inversion.csv")
     assert len(table) == 5 * 3 * 12 and set(table["images"]) == {"source", "out-of-distribution"}
     assert table["psnr"].between(0, 60).all() and table["ssim"].between(-1, 1).all()
     assert "PSNR (dB) against the original" in (workdir / "results/tables/inversion.md").read_text()
-    for name in ("fig1_inversion", "fig2_inversion_loss", "feature_visualisation"):
+    records = json.loads((workdir / MODEL / "inversion.json").read_text())["records"]
+    assert all(0 < r["noise_feature_change"] < 1 for r in records)
+    for name in ("fig1_inversion", "fig2_inversion_loss", "feature_visualisation", "feature_manipulation"):
         assert (workdir / f"results/figures/{name}.png").stat().st_size > 10_000
 
 
@@ -310,3 +315,28 @@ def test_edge_configs_run_to_the_end(tmp_path):
     comparison = pd.read_csv(tmp_path / "results/tables/method_comparison.csv")
     assert list(comparison["method"]) == ["standard", "arat"] and comparison["transfer_gap"].isna().all()
     assert not list((tmp_path / "results/figures").glob("gap_vs_distance_*"))
+
+
+def test_how_a_dataset_is_read_does_not_rebuild_it(tmp_path):
+    """data.threads and data.download change how a folder or torchvision dataset is read, not
+    what it holds: changing them plans nothing (a rebuild would retrain every model on it)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for label in ("a", "b"):
+            (tmp_path / "folder" / split / label).mkdir(parents=True)
+            for i in range(3):
+                pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(tmp_path / "folder" / split / label / f"{i}.png")
+    target = "resources/datasets/pictures.npz"
+    for threads, download in ((1, False), (2, True)):
+        overlay = tmp_path / f"overlay{threads}.yaml"
+        overlay.write_text(yaml.safe_dump({"data": {"folders": {"pictures": str(tmp_path / "folder")},
+                                                    "threads": threads, "download": download}}))  # fmt: skip
+        if threads == 1:
+            built = snakemake(tmp_path, target, overlays=(overlay,))
+            assert built.returncode == 0 and (tmp_path / target).exists(), built.stderr[-2000:]
+        else:
+            plan = snakemake(tmp_path, "-n", target, overlays=(overlay,))
+            assert "Nothing to be done" in plan.stdout + plan.stderr, (plan.stdout + plan.stderr)[-2000:]

@@ -20,6 +20,7 @@ from advinfo.catalog import EMBEDDED_DATASETS, TORCHVISION_DATASETS
 
 # Residual stages of each architecture (the most partial fine-tuning can unfreeze).
 ARCH_STAGES = {"resnet_mini": 3, "resnet18": 4, "resnet50": 4, "resnet18_imagenet": 4, "resnet50_imagenet": 4}
+WIDE_ARCHS = ("resnet_mini", "resnet18")  # the architectures whose model.width is a choice (models.DEFAULT_WIDTH)
 
 
 class ConfigError(ValueError):

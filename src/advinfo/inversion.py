@@ -8,10 +8,16 @@ through weights perturbed once by the posterior noise ("noise once"), effective 
 * effective:   x̂ = argmin_x' ||f_w(x') − f_{w+n}(x)|| / ||f_{w+n}(x)||: what the classifier sees of x
                under the weight noise SGD leaves
 
-Each starts from x'(0) ~ N(0.5, σ) clamped to [0, 1] and runs Adam on the pixels, projected
-back to [0, 1] after every step (the robustness library's normalised loss). Σ* is the
-diagonal posterior of :mod:`advinfo.posterior`. Images are optimised as one batch; BatchNorm
-is in eval mode, so every image's problem is independent of the others.
+Each follows the robustness library's recipe: from x'(0) ~ N(0.5, σ) clamped to [0, 1], steps
+along the L2-normalised gradient of the normalised loss, clamped to [0, 1] after each, with
+the last ReLU of f passing gradients as the identity ("fake ReLU"); our step size decays
+linearly to zero over the iteration budget, so the last iterations settle instead of
+oscillating at the step's scale. Σ* is the diagonal posterior of :mod:`advinfo.posterior`.
+Images are optimised as one batch; BatchNorm is in eval mode, so every image's problem is
+independent of the others.
+
+Feature manipulation (Engstrom et al. 2019) adds one chosen coordinate of z to real images:
+PGD ascent on z_k within an L2 pixel budget.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from advinfo.attacks import PGD
 from advinfo.errors import DivergenceError
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
@@ -33,13 +40,13 @@ VARIANTS = ("inversion", "noise_once", "effective")
 
 @dataclass(frozen=True)
 class InversionConfig:
-    """The optimisation of every inversion (defaults: the embedded config's)."""
+    """The optimisation of every inversion (the schema's ``inversion`` holds the defaults)."""
 
-    sigma: float = 0.1  # x'(0) ~ N(0.5, σ)
-    lr: float = 0.02  # Adam on the pixels
-    max_iters: int = 500
-    window: int = 50  # converged when the mean loss fell by less than tol (relative) over window iterations
-    tol: float = 0.01
+    sigma: float  # x'(0) ~ N(0.5, σ)
+    step_size: float  # L2 norm of the first step on each image; decays linearly to 0
+    max_iters: int
+    window: int  # converged when the mean loss fell by less than tol (relative) over window iterations
+    tol: float
     seed: int = 0
 
 
@@ -83,6 +90,17 @@ def converged(mean_losses: list[float], window: int, tol: float) -> bool:
     return old - new < tol * old
 
 
+def normalised_step(x: torch.Tensor, grad: torch.Tensor, size: float) -> None:
+    """x ← clamp(x − size · grad / ||grad||₂, 0, 1) per image, in place."""
+    norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (x.ndim - 1)))
+    x.sub_(size * grad / norm).clamp_(0, 1)
+
+
+def step_sizes(first: float, iterations: int) -> np.ndarray:
+    """The step size of each iteration: ``first`` decaying linearly to 0."""
+    return first * (1 - np.arange(iterations) / iterations)
+
+
 def invert(f: Fn, target: torch.Tensor, image_size: tuple[int, int], cfg: InversionConfig,
            generator: torch.Generator, desc: str = "invert",
            progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
@@ -90,10 +108,9 @@ def invert(f: Fn, target: torch.Tensor, image_size: tuple[int, int], cfg: Invers
     the loss of every image at every iteration, shape (iterations + 1, N); the last row is the
     final images'."""
     x = start_images((len(target), 3, *image_size), cfg.sigma, generator, target.device).requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=cfg.lr)
     history: list[np.ndarray] = []
     means: list[float] = []
-    for _ in tqdm(range(cfg.max_iters), desc=desc, disable=not progress, mininterval=5):
+    for size in tqdm(step_sizes(cfg.step_size, cfg.max_iters), desc=desc, disable=not progress, mininterval=5):
         loss = relative_distance(f(x), target)
         history.append(loss.detach().cpu().numpy())
         means.append(float(history[-1].mean()))
@@ -101,51 +118,84 @@ def invert(f: Fn, target: torch.Tensor, image_size: tuple[int, int], cfg: Invers
             raise DivergenceError(f"{desc}: non-finite inversion loss at iteration {len(means)}")
         if converged(means, cfg.window, cfg.tol):
             break
-        opt.zero_grad()
-        loss.sum().backward()
-        opt.step()
+        (grad,) = torch.autograd.grad(loss.sum(), x)
         with torch.no_grad():
-            x.clamp_(0, 1)
+            normalised_step(x, grad, float(size))
     with torch.no_grad():
         history.append(relative_distance(f(x), target).cpu().numpy())
     return x.detach(), np.stack(history)
 
 
+def inversion_features(model: nn.Module) -> Fn:
+    """f_w with the fake last ReLU: what every inversion differentiates."""
+    return lambda x: model.features(x, fake_relu=True)
+
+
 def invert_variants(model: nn.Module, logvar: dict[str, torch.Tensor], images: torch.Tensor,
-                    cfg: InversionConfig, progress: bool = True) -> dict[str, tuple[torch.Tensor, np.ndarray]]:  # fmt: skip
-    """{variant: (images, losses)} for inversion, noise once and the effective image of
-    ``images`` (float in [0, 1]); the noise n is drawn once and shared by the two noisy variants."""
+                    cfg: InversionConfig, progress: bool = True,
+                    ) -> tuple[dict[str, tuple[torch.Tensor, np.ndarray]], np.ndarray]:  # fmt: skip
+    """({variant: (images, losses)} for inversion, noise once and the effective image of
+    ``images`` (float in [0, 1]), and ||f_{w+n}(x) − f_w(x)|| / ||f_w(x)|| per image: how far the
+    noise moves the features). The noise n is drawn once and shared by the two noisy variants."""
     generator = torch.Generator().manual_seed(cfg.seed)
     clean = frozen(model)
     noisy = perturbed(model, logvar, generator)
     with torch.no_grad():
         z, z_noisy = clean.features(images), noisy.features(images)
-    problems = {"inversion": (clean.features, z), "noise_once": (noisy.features, z),
-                "effective": (clean.features, z_noisy)}  # fmt: skip
+    f_clean, f_noisy = inversion_features(clean), inversion_features(noisy)
+    problems = {"inversion": (f_clean, z), "noise_once": (f_noisy, z), "effective": (f_clean, z_noisy)}
     size = tuple(images.shape[2:])
     # Every variant starts from the same x'(0), so their curves differ only by the problem.
-    return {variant: invert(f, target, size, cfg, torch.Generator().manual_seed(cfg.seed), variant, progress)
-            for variant, (f, target) in problems.items()}  # fmt: skip
+    results = {variant: invert(f, target, size, cfg, torch.Generator().manual_seed(cfg.seed), variant, progress)
+               for variant, (f, target) in problems.items()}  # fmt: skip
+    return results, relative_distance(z_noisy, z).cpu().numpy()
 
 
 def visualise_features(model: nn.Module, coordinates: list[int], image_size: tuple[int, int], iterations: int,
                        cfg: InversionConfig, device: torch.device) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
     """(images, activations): for each coordinate k, an image in [0, 1] that maximises z_k
-    (gradient ascent by Adam from x'(0) ~ N(0.5, σ)), and z_k of that image."""
-    f = frozen(model).features
+    (normalised-gradient ascent with the inversion's decaying steps, from x'(0) ~ N(0.5, σ)),
+    and z_k of that image."""
+    clean = frozen(model)
+    f = inversion_features(clean)
     generator = torch.Generator().manual_seed(cfg.seed)
     x = start_images((len(coordinates), 3, *image_size), cfg.sigma, generator, device).requires_grad_(True)
     index = torch.as_tensor(coordinates, device=device)
     rows = torch.arange(len(coordinates), device=device)
-    opt = torch.optim.Adam([x], lr=cfg.lr)
-    for _ in range(iterations):
-        opt.zero_grad()
-        (-f(x)[rows, index].sum()).backward()
-        opt.step()
+    for size in step_sizes(cfg.step_size, iterations):
+        (grad,) = torch.autograd.grad(-f(x)[rows, index].sum(), x)
         with torch.no_grad():
-            x.clamp_(0, 1)
+            normalised_step(x, grad, float(size))
     with torch.no_grad():
-        return x.detach(), f(x)[rows, index].cpu().numpy()
+        return x.detach(), clean.features(x)[rows, index].cpu().numpy()
+
+
+class Coordinates(nn.Module):
+    """z of each image: the "logits" whose chosen coordinate PGD raises in feature manipulation
+    (built in eval mode: the attack restores the mode it finds)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x)
+
+
+def manipulate_features(model: nn.Module, images: torch.Tensor, coordinates: list[int], eps: float,
+                        steps: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:  # fmt: skip
+    """(images', before, after): each image with its coordinate z_k raised as far as PGD takes it
+    within an L2 pixel budget ``eps`` (Engstrom et al. 2019's feature manipulation), and z_k
+    before and after."""
+    clean = frozen(model)
+    index = torch.as_tensor(coordinates, device=images.device)
+    rows = torch.arange(len(coordinates), device=images.device)
+    attack = PGD(Coordinates(clean).eval(), eps, steps=steps, norm="l2", random_start=False, keep_best=True,
+                 loss_fn=lambda z, k: z[rows, k])  # fmt: skip
+    raised = attack(images, index)
+    with torch.no_grad():
+        before, after = clean.features(images)[rows, index], clean.features(raised)[rows, index]
+    return raised, before.cpu().numpy(), after.cpu().numpy()
 
 
 def top_coordinates(z: torch.Tensor, k: int) -> list[int]:
@@ -170,10 +220,11 @@ def image_quality(images: np.ndarray, originals: np.ndarray) -> tuple[np.ndarray
 
 
 def describe(results: dict[str, tuple[torch.Tensor, np.ndarray]], model: nn.Module, originals: torch.Tensor,
-             in_distribution: np.ndarray, threshold: float) -> list[dict[str, object]]:  # fmt: skip
+             in_distribution: np.ndarray, threshold: float, feature_change: np.ndarray) -> list[dict[str, object]]:  # fmt: skip
     """One record per (variant, image): PSNR and SSIM against the original, the final loss of the
     variant's own problem, the clean loss ||f_w(x̂) − f_w(x)|| / ||f_w(x)|| (comparable across
-    variants), iterations run, and the first iteration whose loss is at most ``threshold``."""
+    variants), iterations run, the first iteration whose loss is at most ``threshold``, and the
+    image's ``feature_change`` under the weight noise."""
     f = frozen(model).features
     with torch.no_grad():
         z = f(originals)
@@ -187,5 +238,6 @@ def describe(results: dict[str, tuple[torch.Tensor, np.ndarray]], model: nn.Modu
             records.append({"variant": variant, "image": i, "in_distribution": bool(in_distribution[i]),
                             "psnr": float(psnr[i]), "ssim": float(ssim[i]), "final_loss": float(losses[-1, i]),
                             "clean_loss": float(clean[variant][i]), "iterations": len(losses) - 1,
+                            "noise_feature_change": float(feature_change[i]),
                             "iterations_to_threshold": None if np.isnan(reached[i]) else int(reached[i])})  # fmt: skip
     return records

@@ -3,7 +3,8 @@
 Layout: ``originals`` (N, 3, H, W) in [0, 1], ``labels``, ``in_distribution`` (bool: a source
 test image, or one of the out-of-distribution dataset); per variant ``images/{variant}`` and
 ``loss/{variant}`` (iterations + 1, N); ``feature_vis/images`` (K, 3, H, W) with their
-``coordinates`` and ``activation``; attributes name the model and the settings.
+``coordinates`` and ``activation``; ``manipulation/images`` (coordinates, images, 3, H, W) with
+their ``coordinates`` and z_k ``before`` and ``after``; attributes name the model and the settings.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from advinfo.fileio import atomic_path
 
-GROUPS = ("originals", "labels", "in_distribution", "images", "loss", "feature_vis")
+GROUPS = ("originals", "labels", "in_distribution", "images", "loss", "feature_vis", "manipulation")
 
 
 def save_inversion(path: str | Path, arrays: dict[str, Any], attrs: dict[str, Any]) -> None:

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torchvision.models import resnet18, resnet50
-from torchvision.models.resnet import BasicBlock
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 ARCHS = ("resnet_mini", "resnet18", "resnet50", "resnet18_imagenet", "resnet50_imagenet")
+STANDARD_WIDTH = 64  # torchvision's ResNets
+DEFAULT_WIDTH = {"resnet_mini": 16, "resnet18": STANDARD_WIDTH}  # the architectures whose width is a choice
 
 
 class Normalize(nn.Module):
@@ -51,12 +53,20 @@ class Classifier(nn.Module):
         self.head = nn.Linear(feature_dim, num_classes)
         self.feature_dim = feature_dim
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The representation z = f_w(x), shape (N, feature_dim)."""
+    def features(self, x: torch.Tensor, fake_relu: bool = False) -> torch.Tensor:
+        """The representation z = f_w(x), shape (N, feature_dim). With ``fake_relu`` the last
+        ReLU passes gradients as if it were the identity (the robustness library's option for
+        inversion: units that are off still steer the image); its values are unchanged."""
         h = self.stem(self.normalize(x))
-        for stage in self.stages:
+        *stages, last = self.stages
+        for stage in stages:
             h = stage(h)
-        return self.pool(h)
+        if not fake_relu:
+            return self.pool(last(h))
+        *blocks, final = last
+        for block in blocks:
+            h = block(h)
+        return self.pool(FakeReLU.apply(_pre_activation(final, h)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -76,6 +86,28 @@ class Classifier(nn.Module):
         """Channels of ``stages[stage]``'s output (its last normalisation layer's width)."""
         widths = [m.num_features for m in self.stages[stage].modules() if hasattr(m, "num_features")]
         return widths[-1]
+
+
+class FakeReLU(torch.autograd.Function):
+    """max(x, 0) forward, the identity backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+def _pre_activation(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The output of a torchvision BasicBlock or Bottleneck before its final ReLU (their
+    forward, written out because the ReLU is applied inside it)."""
+    out = block.relu(block.bn1(block.conv1(x)))
+    out = block.bn2(block.conv2(out))
+    if isinstance(block, Bottleneck):
+        out = block.bn3(block.conv3(block.relu(out)))
+    return out + (x if block.downsample is None else block.downsample(x))
 
 
 def _mini_stage(inplanes: int, planes: int, stride: int, blocks: int) -> nn.Sequential:
@@ -100,6 +132,22 @@ def resnet_mini(num_classes: int, normalize: Normalize, width: int = 16) -> Clas
         stages.append(_mini_stage(inplanes, planes, stride=1 if i == 0 else 2, blocks=1))
         inplanes = planes
     model = Classifier(normalize, stem, stages, widths[-1], num_classes)
+    _init_convs(model)
+    return model
+
+
+def narrow_resnet18(num_classes: int, normalize: Normalize, width: int) -> Classifier:
+    """ResNet-18 with the CIFAR stem and stages of width, 2w, 4w and 8w channels (two
+    BasicBlocks each): the paper's architecture at a width a CPU can train."""
+    stem = nn.Sequential(
+        nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+    )
+    stages, inplanes = [], width
+    for i in range(4):
+        planes = width * 2**i
+        stages.append(_mini_stage(inplanes, planes, stride=1 if i == 0 else 2, blocks=2))
+        inplanes = planes
+    model = Classifier(normalize, stem, stages, inplanes, num_classes)
     _init_convs(model)
     return model
 
@@ -134,12 +182,18 @@ def build_model(
     num_classes: int,
     mean: Sequence[float] = (0.5, 0.5, 0.5),
     std: Sequence[float] = (0.25, 0.25, 0.25),
-    width: int = 16,
+    width: int | None = None,
 ) -> Classifier:
-    """Build ``arch`` for 3-channel inputs; ``width`` applies to resnet_mini only."""
+    """Build ``arch`` for 3-channel inputs. ``width`` is the first stage's channels of
+    resnet_mini (default 16) and resnet18 (default 64, torchvision's); other architectures
+    take their standard width (None, 0 or 64)."""
     normalize = Normalize(mean, std)
     if arch == "resnet_mini":
-        return resnet_mini(num_classes, normalize, width)
+        return resnet_mini(num_classes, normalize, width or DEFAULT_WIDTH[arch])
+    if arch == "resnet18" and width and width != DEFAULT_WIDTH[arch]:
+        return narrow_resnet18(num_classes, normalize, width)
+    if width and width != STANDARD_WIDTH:
+        raise ValueError(f"model.width {width} applies to resnet_mini and resnet18 only; {arch} has width 64")
     if arch in ("resnet18", "resnet50"):
         return cifar_resnet(arch, num_classes, normalize)
     if arch in ("resnet18_imagenet", "resnet50_imagenet"):

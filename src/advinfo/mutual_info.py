@@ -7,7 +7,10 @@ with 2n network passes: the n matched pairs are samples of the joint p(x, z), th
 others of the product of marginals. It is trained on the Jensen–Shannon objective
 (Deep InfoMax), whose optimum is T* = log p(x, z) / (p(x) p(z)); at that optimum the
 Donsker–Varadhan bound E_p[T] − log E_{p⊗p}[e^T] equals I(X; Z), so the trained critic is
-read out with that bound, in nats, on pairs it was not trained on.
+read out with that bound, in nats, on pairs it was not trained on. The estimate is
+cross-fitted: the pairs are split into folds, each fold is read by a critic fitted on the
+others, and the folds' spread gives a 95 % t-interval. A lower bound may take the best of
+any critics, and the constant critic's bound is 0, so each fold's value is at least 0.
 
 The representation vulnerability of an encoder f at radius ε is I(X; f(X)) − I(X'; f(X'))
 with X' = X + δ(X) the perturbation within ε that minimises the estimated information,
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from scipy.stats import t as student_t
 from torch import nn
 
 from advinfo.attacks import PGD
@@ -85,24 +89,43 @@ def mi_attack(encoder: nn.Module, critic: SeparableCritic, eps: float, steps: in
 
 @dataclass(frozen=True)
 class EstimatorConfig:
-    """How the critic is trained and read out."""
+    """How the critic is trained and read out (the schema's information.mutual_info holds the
+    defaults of the workflow)."""
 
     steps: int = 300  # Adam steps on random batches of the fitting pairs
     batch_size: int = 128  # pairs per batch (each batch scores batch_size² pairings)
     lr: float = 1e-3
     hidden: int = 256
     embed: int = 64
-    eval_fraction: float = 0.25  # share of the pairs held out to read the estimate on
+    folds: int = 4  # cross-fitting: each fold is read by a critic fitted on the others
     check_every: int = 25  # steps between early-stopping checks
     seed: int = 0
 
 
-def fit_critic(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig) -> SeparableCritic:
+@dataclass(frozen=True)
+class Estimate:
+    """A cross-fitted estimate in nats: the mean over folds and its 95 % t-interval, cut at 0
+    (an information is never negative)."""
+
+    value: float
+    low: float
+    high: float
+    folds: tuple[float, ...]
+
+    @classmethod
+    def of(cls, folds: Sequence[float]) -> Estimate:
+        mean = sum(folds) / len(folds)
+        spread = math.sqrt(sum((v - mean) ** 2 for v in folds) / (len(folds) - 1))
+        half = float(student_t.ppf(0.975, len(folds) - 1)) * spread / math.sqrt(len(folds))
+        return cls(mean, max(0.0, mean - half), mean + half, tuple(folds))
+
+
+def fit_critic(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig, seed: int) -> SeparableCritic:
     """A critic trained by Adam on the Jensen–Shannon objective of the pairs (x_i, z_i),
     stopped early: a fifth of the pairs is held back, and the critic kept is the one with the
     best objective on them (the critic otherwise learns the training pairs by heart)."""
-    gen = torch.Generator(device=x.device).manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    torch.manual_seed(seed)
     critic = SeparableCritic(x[0].numel(), z.shape[1], cfg.hidden, cfg.embed).to(x.device)
     opt = torch.optim.Adam(critic.parameters(), lr=cfg.lr)
     n_val = max(2, len(x) // 5)
@@ -145,13 +168,20 @@ def estimate(critic: SeparableCritic, x: torch.Tensor, z: torch.Tensor, batch_si
     return sum(values) / len(x)
 
 
-def held_out_estimate(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig) -> tuple[float, SeparableCritic]:
-    """(estimate on the last ``eval_fraction`` of the pairs, critic fitted on the rest)."""
-    n_eval = max(2, round(cfg.eval_fraction * len(x)))
-    if len(x) - n_eval < 2:
-        raise ValueError(f"{len(x)} pairs are too few to fit a critic and hold out {n_eval}")
-    critic = fit_critic(x[:-n_eval], z[:-n_eval], cfg)
-    return estimate(critic, x[-n_eval:], z[-n_eval:], cfg.batch_size), critic
+def cross_fitted_estimate(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig) -> tuple[Estimate, SeparableCritic]:
+    """(the estimate over ``cfg.folds`` folds of consecutive pairs, each fold's value at least 0,
+    and the critic of the first fold). The pairs should come in random order (a fixed stratified
+    sample is)."""
+    folds = torch.arange(len(x), device=x.device).tensor_split(cfg.folds)
+    if min(len(f) for f in folds) < 2 or len(x) - max(len(f) for f in folds) < 4:
+        raise ValueError(f"{len(x)} pairs are too few for {cfg.folds} folds of at least 2 pairs")
+    values, critics = [], []
+    for k, held in enumerate(folds):
+        keep = torch.cat([f for j, f in enumerate(folds) if j != k])
+        critic = fit_critic(x[keep], z[keep], cfg, cfg.seed + k)
+        values.append(max(0.0, estimate(critic, x[held], z[held], cfg.batch_size)))
+        critics.append(critic)
+    return Estimate.of(values), critics[0]
 
 
 @torch.no_grad()
@@ -159,27 +189,32 @@ def _features(encoder: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Ten
     return torch.cat([encoder.features(x[idx]) for idx in batches(len(x), batch_size)])
 
 
+def _fields(prefix: str, est: Estimate) -> dict[str, float | list[float]]:
+    return {prefix: est.value, f"{prefix}_low": est.low, f"{prefix}_high": est.high, f"{prefix}_folds": list(est.folds)}
+
+
 def vulnerability(encoder: nn.Module, x: torch.Tensor, radii: Sequence[float], cfg: EstimatorConfig,
                   attack_steps: int = 10, rounds: int = 1, norm: str = "l2") -> list[dict[str, float]]:  # fmt: skip
-    """Per radius ε: I(X; f(X)), its worst case within ε and their difference (nats), for
-    images x in [0, 1].
+    """Per radius ε: I(X; f(X)), its worst case within ε and their difference (nats), each
+    estimate with its 95 % interval, for images x in [0, 1] (in random order).
 
-    Each round attacks every image against the current critic, then fits a fresh critic to
-    the perturbed pairs, so each perturbation is measured by a critic it was not tuned
-    against. The worst case is the lowest information among the perturbations tried, no
-    perturbation (δ = 0, always admissible) included, so the vulnerability is never negative."""
+    Each round attacks every image against the current critic, then fits fresh critics to
+    the perturbed pairs, so each perturbation is measured by critics it was not tuned
+    against. The worst case is the lowest information among the candidates tried, the clean
+    images (δ = 0, always admissible) among them, so the vulnerability is never negative."""
     encoder.eval()
-    mi_clean, clean_critic = held_out_estimate(x, _features(encoder, x, cfg.batch_size), cfg)
+    clean, clean_critic = cross_fitted_estimate(x, _features(encoder, x, cfg.batch_size), cfg)
     rows = []
     for eps in radii:
-        critic, mi_adv = clean_critic, mi_clean
+        critic, worst = clean_critic, clean
         gen = torch.Generator(device=x.device).manual_seed(cfg.seed + 1)
         for _ in range(rounds if eps > 0 else 0):
             attack = mi_attack(encoder, critic, eps, attack_steps, norm)
             x_adv = torch.cat([attack(x[idx], None, gen) for idx in batches(len(x), cfg.batch_size)])
-            mi_round, critic = held_out_estimate(x_adv, _features(encoder, x_adv, cfg.batch_size), cfg)
-            mi_adv = min(mi_adv, mi_round)
-        rows.append({"eps": float(eps), "mi_clean": mi_clean, "mi_adv": mi_adv, "vulnerability": mi_clean - mi_adv})
+            attacked, critic = cross_fitted_estimate(x_adv, _features(encoder, x_adv, cfg.batch_size), cfg)
+            worst = min(worst, attacked, key=lambda e: e.value)
+        rows.append({"eps": float(eps), **_fields("mi_clean", clean), **_fields("mi_adv", worst),
+                     "vulnerability": clean.value - worst.value, "worst_is_clean": worst is clean})  # fmt: skip
     return rows
 
 

@@ -221,6 +221,33 @@ def plot_feature_visualisation(models: list[tuple[str, dict]]) -> plt.Figure:
     return fig
 
 
+def plot_feature_manipulation(models: list[tuple[str, dict]]) -> plt.Figure:
+    """Per model: the source images (top row), then per coordinate k its visualisation (left)
+    and each image with z_k raised within the pixel budget (Engstrom et al. 2019)."""
+    first = models[0][1]["manipulation"]["images"]
+    n_coord, n_img = first.shape[:2]
+    fig, axes = plt.subplots(len(models), 1, figsize=(max(3.5, 0.75 * (n_img + 1) + 1.8), 0.75 * (n_coord + 1) * len(models) + 0.6),
+                             squeeze=False)  # fmt: skip
+    for ax, (label, data) in zip(axes[:, 0], models, strict=True):
+        manip, vis = data["manipulation"], data["feature_vis"]
+        originals = data["originals"][:n_img]
+        blank = np.ones_like(originals[:1])
+        rows = [np.concatenate([blank, originals])]
+        for k, coordinate in enumerate(manip["coordinates"]):
+            shown = vis["images"][list(vis["coordinates"]).index(coordinate)][None]
+            rows.append(np.concatenate([shown, manip["images"][k]]))
+        ax.imshow(_mosaic(rows), interpolation="nearest")
+        h = originals.shape[2] + 1
+        ax.set_yticks([h * i + h / 2 - 1 for i in range(len(rows))],
+                      ["original"] + [f"+ z[{c}]" for c in manip["coordinates"]], fontsize="small")  # fmt: skip
+        ax.set_xticks([h / 2 - 1], ["feature"], fontsize="small")
+        ax.grid(False)
+        ax.set_title(f"{label}; z_k ×{np.mean(manip['after'] / np.maximum(manip['before'], 1e-6)):.1f}", fontsize="medium")
+    fig.suptitle("Feature manipulation: one coordinate of z raised within an L2 pixel budget", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
 COMPARED = (("clean_acc", "clean accuracy (%)"), ("robust_acc", "robust accuracy at ε (%)"),
             ("transfer_gap", "transfer gap to standard (points)"), ("vulnerability", "vulnerability (nats)"))  # fmt: skip
 

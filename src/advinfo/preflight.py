@@ -15,6 +15,7 @@ from typing import Any
 from advinfo.catalog import DatasetFacts, dataset_facts, dataset_kind, folder_counts
 from advinfo.config import (
     ARCH_STAGES,
+    WIDE_ARCHS,
     ConfigError,
     imported_models,
     method_epsilons,
@@ -115,7 +116,8 @@ def _split_problems(name: str, facts: DatasetFacts, fraction: float, key: str, p
 
 
 def _training_problems(config: dict[str, Any]) -> Problems:
-    """AR-AT's layer must be a stage of every architecture; a batch must split over the GPUs."""
+    """AR-AT's layer must be a stage of every architecture; a width must be one the architecture
+    takes; a batch must split over the GPUs."""
     pre = config["pretrain"]
     if "arat" in pre["methods"] and method_epsilons(pre, "arat"):
         layer = pre["arat_layer"]
@@ -124,6 +126,11 @@ def _training_problems(config: dict[str, Any]) -> Problems:
             if not -stages <= layer < stages:
                 yield (f"config key 'pretrain.arat_layer': {layer} is not a stage of {arch} ({stages} stages) — "
                        f"expected an integer from {-stages} to {stages - 1}")  # fmt: skip
+    width = config["model"]["width"]
+    for arch in config["archs"]:
+        if width is not None and arch not in WIDE_ARCHS:
+            yield (f"config key 'model.width': {width} does not apply to {arch}, which has its standard width — "
+                   f"expected null, or archs among {', '.join(WIDE_ARCHS)}")  # fmt: skip
     batch, gpus = pre["batch_size"], pre["gpus"]
     if batch % gpus:
         yield (f"config key 'pretrain.batch_size': {batch} does not split over pretrain.gpus = {gpus} processes "
@@ -134,8 +141,8 @@ def _training_problems(config: dict[str, Any]) -> Problems:
 
 
 def _information_problems(config: dict[str, Any]) -> Problems:
-    """t-SNE's perplexity must be below the images it embeds; the mutual information's held-out
-    share must leave pairs to fit its critic."""
+    """t-SNE's perplexity must be below the images it embeds; each of the mutual information's
+    folds must hold pairs."""
     info = config["information"]
     tsne = info["tsne"]
     models = model_grid(config) + imported_models(config)
@@ -149,9 +156,7 @@ def _information_problems(config: dict[str, Any]) -> Problems:
     for name in dict.fromkeys(config["sources"]):
         facts = dataset_facts(name, config["data"])
         n = min(mi["n_images"], facts.n_train) if facts else mi["n_images"]
-        held_out = max(2, round(mi["eval_fraction"] * n))  # as mutual_info.held_out_estimate
-        fitting = n - held_out - max(2, (n - held_out) // 5)  # less the critic's early-stopping fifth
-        if fitting < 2:
-            yield (f"config key 'information.mutual_info.eval_fraction': {mi['eval_fraction']:g} holds out {held_out} "
-                   f"of the {n} image pairs of {name!r}, leaving {max(fitting, 0)} to fit the critic — expected a "
-                   f"smaller fraction or more information.mutual_info.n_images")  # fmt: skip
+        if n // mi["folds"] < 2:  # as mutual_info.cross_fitted_estimate
+            yield (f"config key 'information.mutual_info.folds': {mi['folds']} folds of the {n} image pairs of "
+                   f"{name!r} hold fewer than 2 pairs each — expected fewer folds or more "
+                   f"information.mutual_info.n_images")  # fmt: skip

@@ -43,7 +43,7 @@ def pretrain(
     arch: str,
     cfg: TrainConfig,
     image_size: int,
-    width: int = 16,
+    width: int | None = None,
     monitor_size: int = 500,
     resume_path: str | Path | None = None,
     device: torch.device | None = None,
@@ -94,7 +94,7 @@ class PretrainJob:
     arch: str
     cfg: TrainConfig
     image_size: int
-    width: int
+    width: int | None
     monitor_size: int
     sample_seed: int  # of the held-out images scored after every epoch
     head_probe: dict[str, Any] | None  # options of the linear head of an encoder trained without labels

@@ -184,6 +184,8 @@ INVERSION_METRICS = {  # column: (title, how images are summarised per model, lo
     "clean_loss": ("||f_w(x̂) − f_w(x)|| / ||f_w(x)||", "mean", True, 3),
     "iterations_to_threshold": ("iterations to the loss threshold (median over images that reach it)", "median",
                                 True, 0),
+    "noise_feature_change": ("||f_{w+n}(x) − f_w(x)|| / ||f_w(x)||: how far the posterior's weight noise moves z",
+                             "mean", True, 3),
 }  # fmt: skip
 
 
@@ -194,7 +196,7 @@ def inversion_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     frame["images"] = frame["in_distribution"].map({True: "source", False: "out-of-distribution"})
     order = ["source", "arch", "eps", "method", "seed", "variant", "image"]
     columns = MODEL_KEYS + ["variant", "images", "image", "psnr", "ssim", "clean_loss", "final_loss",
-                            "iterations", "iterations_to_threshold", "in_distribution"]  # fmt: skip
+                            "iterations", "iterations_to_threshold", "noise_feature_change", "in_distribution"]  # fmt: skip
     return frame.sort_values(order, ignore_index=True)[columns]
 
 

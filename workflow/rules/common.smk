@@ -258,20 +258,20 @@ def get_final_output():
 
 
 def get_dataset_options(wildcards):
-    """Build options of one dataset; sizes matter only for generated ones."""
+    """The options that decide one dataset's content, and only those (a change reruns it and
+    every model trained on it): sizes of generated datasets, where real ones are read from.
+    How it is built (data.download, data.threads) the job reads from the config."""
     data, name = config["data"], wildcards.dataset
     options = {"seed": data["seed"]}
     kind = dataset_kind(name, data["folders"])
     if kind == "generated":
         options.update(n_train=data["n_train"], n_test=data["n_test"])
+    if kind == "torchvision":
+        options.update(root=data["raw_root"] or data["root"])
+    if kind == "folder":
+        options.update(folder=data["folders"][name])
     if kind in ("torchvision", "folder"):
-        options.update(
-            root=data["raw_root"] or data["root"],
-            download=data["download"],
-            folder=data["folders"].get(name),
-            size=data["resize"] or data["image_size"],
-            workers=data["threads"] - 1,
-        )
+        options.update(size=data["resize"] or data["image_size"])
     return options
 
 

@@ -55,8 +55,8 @@ rule inversion_table:
         "../scripts/inversion_table.py"
 
 
-# Fig. 1 (originals, inversion, noise once, effective images), Fig. 2 (loss per iteration) and
-# the feature visualisation, from every model's inversion file.
+# Fig. 1 (originals, inversion, noise once, effective images), Fig. 2 (loss per iteration), the
+# feature visualisation and feature manipulation, from every model's inversion file.
 rule plot_inversion:
     input:
         inversions=model_files("inversion.h5"),
@@ -82,6 +82,13 @@ rule plot_inversion:
             caption="../report/feature_visualisation.rst",
             category="3. Inversion",
             labels=report_labels("beside Fig. 1 (Engstrom et al.)"),
+        ),
+        manip_pdf=f"{RESULTS}/figures/feature_manipulation.pdf",
+        manip_png=report(
+            f"{RESULTS}/figures/feature_manipulation.png",
+            caption="../report/feature_manipulation.rst",
+            category="3. Inversion",
+            labels=report_labels("beside Fig. 1 (feature manipulation)"),
         ),
     log:
         f"{LOGS}/plot_inversion.log",

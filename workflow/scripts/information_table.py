@@ -21,8 +21,11 @@ def main(smk) -> None:
         fisher, posterior = read_json(fisher_path), read_json(posterior_path)
         keys = {k: fisher[k] for k in MODEL_KEYS}
         norms = read_history(metrics_path, epochs)["weight_norm"]
+        fit = posterior["history"][-1]  # the posterior's last epoch: its noisy loss against the clean one
         measures = {"trace": fisher["trace"], "trace_se": fisher["trace_se"], "lambda1": fisher["lambda1"],
-                    "mean_logvar": posterior["mean_logvar"], "weight_norm": float(norms.iloc[-1])}  # fmt: skip
+                    "mean_logvar": posterior["mean_logvar"], "posterior_ce": fit["ce"], "posterior_ce_clean": fit["ce_clean"],
+                    "posterior_acc": fit["acc"], "posterior_acc_clean": fit["acc_clean"],
+                    "weight_norm": float(norms.iloc[-1])}  # fmt: skip
         rows.append({**keys, **measures})
         checks += [{**keys, "probe_eps": c["eps"], **{k: v for k, v in c.items() if k != "eps"}} for c in fisher["prop03"]]
         write_json({**keys, **measures, "fisher": fisher, "posterior_layers": posterior["layers"],

@@ -15,6 +15,7 @@ from advinfo.inversion import (
     InversionConfig,
     describe,
     invert_variants,
+    manipulate_features,
     top_coordinates,
     visualise_features,
 )
@@ -33,6 +34,19 @@ def _fixed_images(ds: ImageDataset, n: int, size: int, device: torch.device,
     return to_unit(x[order]), y[order]
 
 
+def _manipulate(model: torch.nn.Module, images: torch.Tensor, coordinates: list[int],
+                opts: dict) -> dict[str, np.ndarray]:  # fmt: skip
+    """Each of the first source images with each of the first visualised coordinates raised:
+    images (coordinates, images, 3, H, W), the coordinates, and z_k before and after."""
+    chosen, base = coordinates[: opts["coordinates"]], images[: opts["images"]]
+    pairs = [(k, x) for k in chosen for x in base]
+    raised, before, after = manipulate_features(model, torch.stack([x for _, x in pairs]), [k for k, _ in pairs],
+                                                opts["eps"], opts["steps"])  # fmt: skip
+    shape = (len(chosen), len(base))
+    return {"images": raised.cpu().numpy().reshape(*shape, *base.shape[1:]), "coordinates": np.asarray(chosen),
+            "before": before.reshape(shape), "after": after.reshape(shape)}  # fmt: skip
+
+
 def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
@@ -44,17 +58,18 @@ def main(smk) -> None:
         parts.append(_fixed_images(load_dataset(smk.input.ood), opts["n_ood"], size, device, seed))
     images, labels = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     in_dist = np.arange(len(images)) < len(parts[0][0])
-    cfg = InversionConfig(opts["sigma"], opts["lr"], opts["max_iters"], opts["window"], opts["tol"],
+    cfg = InversionConfig(opts["sigma"], opts["step_size"], opts["max_iters"], opts["window"], opts["tol"],
                           seed=int(smk.wildcards.seed))  # fmt: skip
     try:
-        results = invert_variants(model, logvar, images, cfg)
+        results, feature_change = invert_variants(model, logvar, images, cfg)
     except ValueError as err:  # a posterior that does not fit the model
         raise ValueError(f"{smk.input.posterior}: {err}") from err
     vis_opts = opts["feature_vis"]
     with torch.no_grad():
         coordinates = top_coordinates(model.eval().features(images[: len(parts[0][0])]), vis_opts["coordinates"])
     vis, activation = visualise_features(model, coordinates, (size, size), vis_opts["iterations"], cfg, device)
-    records = describe(results, model, images, in_dist, opts["loss_threshold"])
+    manipulation = _manipulate(model, images[: len(parts[0][0])], coordinates, opts["manipulation"])
+    records = describe(results, model, images, in_dist, opts["loss_threshold"], feature_change)
     attrs = {**model_record(smk.wildcards), "ood_dataset": smk.params.ood or "",
              "weights_sha256": meta["weights_sha256"]}  # fmt: skip
     arrays = {
@@ -62,10 +77,15 @@ def main(smk) -> None:
         "images": {v: x.cpu().numpy() for v, (x, _) in results.items()},
         "loss": {v: losses for v, (_, losses) in results.items()},
         "feature_vis": {"images": vis.cpu().numpy(), "coordinates": np.asarray(coordinates), "activation": activation},
+        "manipulation": manipulation,
     }  # fmt: skip
     save_inversion(smk.output.h5, arrays, attrs)
     write_json({**attrs, "ood_dataset": smk.params.ood, "loss_threshold": opts["loss_threshold"], "records": records},
                smk.output.json)  # fmt: skip
+    log.info("weight noise moves the features by %.3f (mean ||f_{w+n}(x) - f_w(x)|| / ||f_w(x)||)",
+             float(feature_change.mean()))
+    log.info("manipulation raised z_k from %.3f to %.3f (means) within L2 %g", float(manipulation["before"].mean()),
+             float(manipulation["after"].mean()), opts["manipulation"]["eps"])  # fmt: skip
     for variant, (_, losses) in results.items():
         mine = [r for r in records if r["variant"] == variant]
         log.info("%s: %d iterations, final loss %.3f, PSNR %.2f dB, SSIM %.3f (means over %d images)", variant,

@@ -1,9 +1,10 @@
-"""Fig. 1 (inversion grid), Fig. 2 (inversion loss) and the feature visualisation."""
+"""Fig. 1 (inversion grid), Fig. 2 (inversion loss), the feature visualisation and manipulation."""
 
 from advinfo.config import model_label
 from advinfo.inversion_file import load_inversion
 from advinfo.logs import configure_logging
 from advinfo.plots import (
+    plot_feature_manipulation,
     plot_feature_visualisation,
     plot_inversion_grid,
     plot_inversion_loss,
@@ -20,6 +21,7 @@ def main(smk) -> None:
     save_figure(plot_inversion_grid(models), smk.output.fig1_pdf, smk.output.fig1_png)
     save_figure(plot_inversion_loss(models), smk.output.fig2_pdf, smk.output.fig2_png)
     save_figure(plot_feature_visualisation(models), smk.output.vis_pdf, smk.output.vis_png)
+    save_figure(plot_feature_manipulation(models), smk.output.manip_pdf, smk.output.manip_png)
 
 
 if __name__ == "__main__":

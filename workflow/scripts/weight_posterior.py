@@ -26,12 +26,14 @@ def main(smk) -> None:
     images, labels = model_inputs(ds, "train", meta["image_size"], device)
     logvar, history = fit_posterior(model, to_unit(images), labels, cfg)
     record = {**model_record(smk.wildcards), "weights_sha256": meta["weights_sha256"]}
-    save_posterior(logvar, {**record, "prior_std": cfg.prior_std, "beta": cfg.beta}, smk.output.h5)
+    save_posterior(logvar, {**record, "prior_std": cfg.prior_std, "delta": cfg.delta}, smk.output.h5)
     layers = layer_summary(logvar)
     write_json({**record, "mean_logvar": layers[-1]["mean_logvar"], "layers": layers, "history": history,
                 "config": vars(cfg)}, smk.output.json)  # fmt: skip
-    log.info("mean log-variance %.3f (prior std %g); final CE under noise %.3f", layers[-1]["mean_logvar"],
-             cfg.prior_std, history[-1]["ce"])  # fmt: skip
+    last = history[-1]
+    log.info("mean log-variance %.3f (prior std %g); last epoch: CE %.3f under noise vs %.3f clean (delta %g), "
+             "accuracy %.1f%% vs %.1f%%", layers[-1]["mean_logvar"], cfg.prior_std, last["ce"], last["ce_clean"],
+             cfg.delta, 100 * last["acc"], 100 * last["acc_clean"])  # fmt: skip
 
 
 if __name__ == "__main__":
