@@ -49,7 +49,8 @@ from advinfo.features import iter_features, write_features
 from advinfo.fisher import hutchinson_trace, top_eigenvalue
 from advinfo.models import build_model
 from advinfo.probe import fit_logistic, fit_probe, sklearn_c
-from advinfo.train import Accel, TrainConfig, Trainer
+from advinfo.train import Accel, Trainer
+from advinfo.train_config import TrainConfig
 
 RESULTS: list[tuple[str, str, str]] = []
 
@@ -88,7 +89,7 @@ def paired_ratio(base: Callable[[], None], other: Callable[[], None], repeats: i
     ratios, best_base, best_other = [], float("inf"), float("inf")
     for i in range(repeats):
         times = {}
-        for name, fn in ((("base", base), ("other", other)) if i % 2 == 0 else (("other", other), ("base", base))):
+        for name, fn in (("base", base), ("other", other)) if i % 2 == 0 else (("other", other), ("base", base)):
             t0 = time.perf_counter()
             fn()
             times[name] = time.perf_counter() - t0
@@ -127,8 +128,8 @@ def bench_pretraining(args: argparse.Namespace) -> None:
     """Standard and PGD-k epochs, and one attack step alone, timed on the same data."""
     data = _data(args.n, args.size)
     k = args.steps
-    std_cfg = TrainConfig(batch_size=args.batch_size, epochs=1)
-    at_cfg = TrainConfig(method="pgd", eps=0.5, attack_steps=k, batch_size=args.batch_size, epochs=1)
+    std_cfg = TrainConfig.from_schema(batch_size=args.batch_size, epochs=1)
+    at_cfg = TrainConfig.from_schema(method="pgd", eps=0.5, attack_steps=k, batch_size=args.batch_size, epochs=1)
     t_std, t_at, t_step = best_times(
         [_epoch_timer(std_cfg, data), _epoch_timer(at_cfg, data), _attack_step_timer(at_cfg, data)], args.repeats
     )
@@ -144,9 +145,12 @@ def bench_methods(args: argparse.Namespace) -> None:
     """One epoch of TRADES, AR-AT and worst-case MI training against one PGD-k epoch."""
     data, k = _data(args.n, args.size), args.steps
     methods = ("pgd", "trades", "arat", "wcmi")
-    cfgs = [TrainConfig(method=m, eps=0.5, attack_steps=k, batch_size=args.batch_size, epochs=1) for m in methods]
+    cfgs = [
+        TrainConfig.from_schema(method=m, eps=0.5, attack_steps=k, batch_size=args.batch_size, epochs=1)
+        for m in methods
+    ]
     times = best_times([_epoch_timer(cfg, data) for cfg in cfgs], args.repeats)
-    for method, t in zip(methods[1:], times[1:]):
+    for method, t in zip(methods[1:], times[1:], strict=True):
         report(f"method_cost.{method} (vs PGD-{k})", f"{t / times[0]:.2f}", f"goal <= {(k + 3) / (k + 1):.2f}")
 
 
@@ -213,37 +217,47 @@ def bench_probe(args: argparse.Namespace) -> None:
     t_ours, t_sk, t_ours_s, t_sk_s = best_times([ours, sklearn, ours_search, sklearn_search], args.repeats)
     w, b, iters = fits["ours"]
     agree = float(((z @ w.T + b).argmax(1).numpy() == fits["sklearn"].predict(z_np)).mean())
-    report("probe.fit (10k x 512, 10 classes)", f"ours {t_ours * 1e3:.0f} ms ({iters} it)",
-           f"sklearn {t_sk * 1e3:.0f} ms ({fits['sklearn'].n_iter_[0]} it), {100 * agree:.1f}% same predictions")  # fmt: skip
+    report(
+        "probe.fit (10k x 512, 10 classes)",
+        f"ours {t_ours * 1e3:.0f} ms ({iters} it)",
+        f"sklearn {t_sk * 1e3:.0f} ms ({fits['sklearn'].n_iter_[0]} it), {100 * agree:.1f}% same predictions",
+    )
     report("probe_speedup.one_fit", f"{t_sk / t_ours:.2f}x", "goal >= 5")
     report("probe_speedup.penalty_search", f"{t_sk_s / t_ours_s:.2f}x", "goal >= 5")
 
 
 def bench_fisher(args: argparse.Namespace) -> None:
     """tr(JᵀJ) and λ₁ of a few images: our estimators against the exact Jacobians."""
+    for arch, size, n in (("resnet_mini", 16, 8), ("resnet18", 32, 2)):
+        _fisher_case(arch, size, n, max(1, args.repeats // 2))
+
+
+def _fisher_case(arch: str, size: int, n: int, repeats: int) -> None:
     from torch.func import jacrev, vmap
 
-    for arch, size, n in (("resnet_mini", 16, 8), ("resnet18", 32, 2)):
-        model = build_model(arch, 10, width=16 if arch == "resnet_mini" else None).eval()
-        x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
-        gen = torch.Generator().manual_seed(0)
-        out: dict[str, torch.Tensor] = {}
+    model = build_model(arch, 10, width=16 if arch == "resnet_mini" else None).eval()
+    x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    out: dict[str, torch.Tensor] = {}
 
-        def ours() -> None:
-            out["trace"] = hutchinson_trace(model.features, x, 32, gen)[0]
-            out["lambda1"] = top_eigenvalue(model.features, x, 20, gen)[0]
+    def ours() -> None:
+        out["trace"] = hutchinson_trace(model.features, x, 32, gen)[0]
+        out["lambda1"] = top_eigenvalue(model.features, x, 20, gen)[0]
 
-        def exact() -> None:
-            jac = vmap(jacrev(lambda xi: model.features(xi[None])[0]))(x).flatten(2)
-            out["exact_trace"] = jac.pow(2).sum((1, 2))
-            out["exact_lambda1"] = torch.linalg.matrix_norm(jac, ord=2) ** 2
+    def exact() -> None:
+        jac = vmap(jacrev(lambda xi: model.features(xi[None])[0]))(x).flatten(2)
+        out["exact_trace"] = jac.pow(2).sum((1, 2))
+        out["exact_lambda1"] = torch.linalg.matrix_norm(jac, ord=2) ** 2
 
-        t_ours, t_exact = best_times([ours, exact], max(1, args.repeats // 2))
-        err = float(((out["trace"] - out["exact_trace"]).abs() / out["exact_trace"]).mean())
-        err_l = float(((out["lambda1"] - out["exact_lambda1"]).abs() / out["exact_lambda1"]).mean())
-        report(f"fisher.{arch}_{size}px ({n} images)", f"ours {t_ours:.2f} s, exact {t_exact:.2f} s",
-               f"rel. error tr {100 * err:.1f}%, λ₁ {100 * err_l:.2f}%")  # fmt: skip
-        report(f"fisher_speedup.{arch}", f"{t_exact / t_ours:.1f}x", "goal >= 10")
+    t_ours, t_exact = best_times([ours, exact], repeats)
+    err = float(((out["trace"] - out["exact_trace"]).abs() / out["exact_trace"]).mean())
+    err_l = float(((out["lambda1"] - out["exact_lambda1"]).abs() / out["exact_lambda1"]).mean())
+    report(
+        f"fisher.{arch}_{size}px ({n} images)",
+        f"ours {t_ours:.2f} s, exact {t_exact:.2f} s",
+        f"rel. error tr {100 * err:.1f}%, λ₁ {100 * err_l:.2f}%",
+    )
+    report(f"fisher_speedup.{arch}", f"{t_exact / t_ours:.1f}x", "goal >= 10")
 
 
 def bench_distance(args: argparse.Namespace) -> None:
@@ -269,8 +283,11 @@ def bench_distance(args: argparse.Namespace) -> None:
         out["lp"] = linprog(cost, A_eq=constraints, b_eq=np.concatenate([wa, wb]), bounds=(0, None)).fun
 
     t_ours, t_lp = best_times([ours, lp], max(1, args.repeats // 2))
-    report("emd_100x100 (2048-dim class means)", f"{t_ours * 1e3:.1f} ms", f"LP {t_lp:.2f} s, rel. diff "
-           f"{abs(out['emd'] - out['lp']) / out['lp']:.1e}")  # fmt: skip
+    report(
+        "emd_100x100 (2048-dim class means)",
+        f"{t_ours * 1e3:.1f} ms",
+        f"LP {t_lp:.2f} s, rel. diff {abs(out['emd'] - out['lp']) / out['lp']:.1e}",
+    )
     report("emd_100x100.budget_ratio", f"{1.0 / t_ours:.0f}x", "target >= 1 (under 1 s)")
     report("emd_100x100.lp_over_pot", f"{t_lp / t_ours:.0f}x")
 
@@ -290,8 +307,11 @@ def bench_distance(args: argparse.Namespace) -> None:
                 params[n].grad.pow(2)
 
     t_vmap, t_loop = best_times([vmapped, loop], max(1, args.repeats // 2))
-    report("task2vec_speedup (64 images, resnet_mini)", f"{t_loop / t_vmap:.1f}x",
-           f"vmap {t_vmap * 1e3:.0f} ms, loop {t_loop * 1e3:.0f} ms")  # fmt: skip
+    report(
+        "task2vec_speedup (64 images, resnet_mini)",
+        f"{t_loop / t_vmap:.1f}x",
+        f"vmap {t_vmap * 1e3:.0f} ms, loop {t_loop * 1e3:.0f} ms",
+    )
 
 
 def _matmul_rate(device: torch.device, dtype: torch.dtype) -> float:
@@ -327,14 +347,19 @@ def bench_gpu(args: argparse.Namespace) -> None:
     x_all, y_all = (t.to(device) for t in _data(n, 32))
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     peaks = {p: _matmul_rate(device, dtype) for p, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
-    variants = [("fp32", "fp32", Accel()), ("bf16", "bf16", Accel()),
-                ("bf16_channels_last", "bf16", Accel(channels_last=True))]  # fmt: skip
+    variants = [
+        ("fp32", "fp32", Accel()),
+        ("bf16", "bf16", Accel()),
+        ("bf16_channels_last", "bf16", Accel(channels_last=True)),
+    ]
     if args.compile:
         variants.append(("bf16_channels_last_compile", "bf16", Accel(channels_last=True, compile=True)))
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     report("gpu.device", name, f"matmul peak fp32 {peaks['fp32'] / 1e12:.2f}, bf16 {peaks['bf16'] / 1e12:.2f} TFLOP/s")
     for label, precision, accel in variants:
-        cfg = TrainConfig(method="pgd", eps=0.5, attack_steps=7, batch_size=args.batch_size, precision=precision)
+        cfg = TrainConfig.from_schema(
+            method="pgd", eps=0.5, attack_steps=7, batch_size=args.batch_size, precision=precision
+        )
         model = build_model("resnet18", 10).to(device)
         trainer = Trainer(model, cfg, math.ceil(n / cfg.batch_size), accel)
         flops = _step_flops(trainer, x_all[: cfg.batch_size].float() / 255, y_all[: cfg.batch_size])
@@ -345,8 +370,11 @@ def bench_gpu(args: argparse.Namespace) -> None:
         sync()
         rate = n / (time.perf_counter() - t0)
         limit = peaks[precision] / flops
-        report(f"gpu.pgd_resnet18.{label}", f"{rate:,.1f} img/s", f"limit {limit:,.1f} img/s "
-               f"({flops / 1e9:.1f} GFLOP/img), reached {rate / limit:.0%}")  # fmt: skip
+        report(
+            f"gpu.pgd_resnet18.{label}",
+            f"{rate:,.1f} img/s",
+            f"limit {limit:,.1f} img/s ({flops / 1e9:.1f} GFLOP/img), reached {rate / limit:.0%}",
+        )
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {

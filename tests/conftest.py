@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import shutil
 import subprocess
@@ -16,19 +17,50 @@ from torchvision.models import resnet18
 
 from advinfo.builders import BuildOptions, build_dataset
 from advinfo.pretrain import pretrain
-from advinfo.train import TrainConfig, Trainer
+from advinfo.train import Trainer
+from advinfo.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 TINY = ROOT / ".test" / "config.yaml"
 
 
-def snakemake(workdir: Path, *args: str, config: Path = TINY, snakefile: Path = ROOT / "Snakefile",
-              overlays: tuple[Path, ...] = (), **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:  # fmt: skip
+def with_change(config: dict, path: str, value) -> dict:
+    """A deep copy of ``config`` with ``value`` at dotted ``path`` (created if missing)."""
+    out = copy.deepcopy(config)
+    node = out
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return out
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    config: Path = TINY,
+    snakefile: Path = ROOT / "Snakefile",
+    overlays: tuple[Path, ...] = (),
+    **kwargs,
+) -> subprocess.Popen | subprocess.CompletedProcess:
     """Snakemake on the tiny config (then ``overlays``) in ``workdir`` (2 cores); ``background=True``
     returns the process."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
-           "--configfile", str(config), *map(str, overlays), "--cores", "2", *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(snakefile),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        *map(str, overlays),
+        "--cores",
+        "2",
+        *args,
+    ]
     if kwargs.pop("background", False):
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=kwargs.pop("timeout", 900), **kwargs)
@@ -78,13 +110,23 @@ def add_imported_model(checkout: Path) -> Path:
     torch.manual_seed(0)
     net = resnet18(num_classes=10)
     state = {f"module.model.{k}": v for k, v in net.state_dict().items()}
-    state |= {"module.normalizer.new_mean": torch.full((3, 1, 1), 0.5),
-              "module.normalizer.new_std": torch.full((3, 1, 1), 0.25)}  # fmt: skip
+    state |= {
+        "module.normalizer.new_mean": torch.full((3, 1, 1), 0.5),
+        "module.normalizer.new_std": torch.full((3, 1, 1), 0.25),
+    }
     path = checkout / "resources" / "imported" / "robust_resnet18.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": state, "epoch": 3}, path)
-    entry = {"source": "imnet", "arch": "resnet18_imagenet", "eps": 1.0, "path": str(path.relative_to(checkout)),
-             "sha256": file_sha256(path), "format": "robustness", "image_size": 16, "images": "digits"}  # fmt: skip
+    entry = {
+        "source": "imnet",
+        "arch": "resnet18_imagenet",
+        "eps": 1.0,
+        "path": str(path.relative_to(checkout)),
+        "sha256": file_sha256(path),
+        "format": "robustness",
+        "image_size": 16,
+        "images": "digits",
+    }
     overlay = checkout / "imported.yaml"
     overlay.write_text(yaml.safe_dump({"imported": [entry]}))
     return overlay
@@ -109,16 +151,25 @@ def default_config() -> dict:
 
 @pytest.fixture(scope="session")
 def digits():
-    return build_dataset("digits", BuildOptions(seed=0))
+    return build_dataset("digits", BuildOptions.from_schema(seed=0))
 
 
 @pytest.fixture(scope="session")
 def trained_digits_model(digits):
     """A resnet_mini trained (standard) on 8x8 digits for a few epochs: ~90% test accuracy."""
     torch.set_num_threads(1)
-    cfg = TrainConfig(epochs=4, batch_size=64, lr=0.1, crop_padding=1, seed=0)
-    model, history, meta = pretrain(digits, "resnet_mini", cfg, image_size=8, width=8, monitor_size=100,
-                                    device=torch.device("cpu"), progress=False, sample_seed=0)  # fmt: skip
+    cfg = TrainConfig.from_schema(epochs=4, batch_size=64, lr=0.1, crop_padding=1, seed=0)
+    model, history, meta = pretrain(
+        digits,
+        "resnet_mini",
+        cfg,
+        image_size=8,
+        width=8,
+        monitor_size=100,
+        device=torch.device("cpu"),
+        progress=False,
+        sample_seed=0,
+    )
     return model.eval(), history, meta
 
 

@@ -11,16 +11,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from advinfo.arat import (
+    ACCURACY_IMAGES,
     ARATLoss,
     SplitBatchNorm,
     bn_branch,
     merge_adversarial,
     split_batchnorm,
+    weight_images,
 )
 from advinfo.data import model_inputs
 from advinfo.models import Normalize, build_model, resnet_mini
 from advinfo.robustness import accuracy
-from advinfo.train import ARAT_ACCURACY_IMAGES, TrainConfig, Trainer, arat_weight_images
+from advinfo.train import Trainer
+from advinfo.train_config import TrainConfig
 
 
 @pytest.fixture
@@ -116,32 +119,41 @@ def test_evaluation_uses_the_adversarial_branch_and_merging_keeps_it(model):
 def test_arat_weighs_the_adversarial_loss_by_the_clean_training_accuracy(digits):
     torch.manual_seed(0)
     images, labels = model_inputs(digits, "train", 8, torch.device("cpu"))
-    assert len(images) > ARAT_ACCURACY_IMAGES  # the weight reads a class-stratified subset only
+    assert len(images) > ACCURACY_IMAGES  # the weight reads a class-stratified subset only
     net = build_model("resnet_mini", 10, width=4)
-    cfg = TrainConfig(method="arat", eps=0.5, attack_steps=1, epochs=1, batch_size=256, crop_padding=0)
+    cfg = TrainConfig.from_schema(method="arat", eps=0.5, attack_steps=1, epochs=1, batch_size=256, crop_padding=0)
     trainer = Trainer(net, cfg, steps_per_epoch=8, input_shape=(3, 8, 8))
     with torch.no_grad():  # make the clean branch differ from the adversarial one, image by image
         for m in net.modules():
             if isinstance(m, SplitBatchNorm):
                 m.clean.running_mean.add_(0.3)
                 m.clean.bias.copy_(torch.randn(m.clean.bias.shape, generator=torch.Generator().manual_seed(1)))
-    keep = arat_weight_images(labels, cfg.seed)
-    assert len(keep) == ARAT_ACCURACY_IMAGES and len(set(keep.tolist())) == ARAT_ACCURACY_IMAGES
+    keep = weight_images(labels, cfg.seed)
+    assert len(keep) == ACCURACY_IMAGES and len(set(keep.tolist())) == ACCURACY_IMAGES
     with bn_branch(net, "clean"):
         clean_acc = accuracy(net, images[keep], labels[keep])
     adv_acc = accuracy(net, images[keep], labels[keep])
     assert clean_acc != adv_acc
     trainer.train_epoch(images, labels, epoch=0, progress=False)
-    assert trainer.extra_loss().w_adv == pytest.approx(clean_acc / 100)
+    assert trainer.method.loss.w_adv == pytest.approx(clean_acc / 100)
 
 
 def test_arat_saves_a_plain_network(digits):
     from advinfo.pretrain import pretrain
 
     torch.set_num_threads(1)
-    cfg = TrainConfig(method="arat", eps=0.5, attack_steps=1, epochs=1, batch_size=256, arat_alpha=1.0)
-    trained, history, meta = pretrain(digits, "resnet_mini", cfg, image_size=8, width=4, monitor_size=60,
-                                      device=torch.device("cpu"), progress=False, sample_seed=0)  # fmt: skip
+    cfg = TrainConfig.from_schema(method="arat", eps=0.5, attack_steps=1, epochs=1, batch_size=256, arat_alpha=1.0)
+    trained, history, meta = pretrain(
+        digits,
+        "resnet_mini",
+        cfg,
+        image_size=8,
+        width=4,
+        monitor_size=60,
+        device=torch.device("cpu"),
+        progress=False,
+        sample_seed=0,
+    )
     assert not any(isinstance(m, SplitBatchNorm) for m in trained.modules())
     assert trained.state_dict().keys() == build_model("resnet_mini", 10, width=4).state_dict().keys()
     assert meta["train"]["method"] == "arat" and 0 <= history[0]["robust_acc"] <= history[0]["clean_acc"]

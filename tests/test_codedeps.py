@@ -13,6 +13,7 @@ from advinfo.codedeps import (
     other_builders,
     other_methods,
 )
+from advinfo.methods import METHODS
 
 SCRIPTS, PKG = ROOT / "workflow" / "scripts", ROOT / "src" / "advinfo"
 
@@ -47,10 +48,21 @@ def test_imports_are_followed_transitively_and_only_within_the_package(tmp_path)
 def test_pretraining_lists_training_and_its_own_method_but_no_support_module():
     pgd = stems("pretrain", other_methods("pgd"))
     assert {"pretrain", "train", "attacks", "models", "data", "sampling"} <= pgd
-    assert not pgd & SUPPORT and not pgd & {"arat", "mutual_info", "probe", "features", "synthetic", "vision_data"}
+    assert {"method", "methods", "augment", "schedule", "resume"} <= pgd
+    others = {"trades", "arat", "wcmi", "mutual_info", "probe", "features", "synthetic", "vision_data"}
+    assert not pgd & SUPPORT and not pgd & others
+    assert "trades" in stems("pretrain", other_methods("trades"))
     assert "arat" in stems("pretrain", other_methods("arat"))
-    assert {"mutual_info", "probe", "features"} <= stems("pretrain", other_methods("wcmi"))
-    assert set(METHOD_MODULES) <= {"arat", "wcmi"} and not set(other_methods("standard")) & pgd
+    assert {"wcmi", "mutual_info", "probe", "features"} <= stems("pretrain", other_methods("wcmi"))
+    assert not set(other_methods("standard")) & pgd
+
+
+def test_every_method_with_a_module_of_its_own_names_it():
+    """A method defined outside the shared advinfo.method is skipped for the other methods' models."""
+    assert set(METHOD_MODULES) <= set(METHODS)
+    for name, cls in METHODS.items():
+        module = cls.__module__.removeprefix("advinfo.")
+        assert module == "method" or module in METHOD_MODULES.get(name, ()), name
 
 
 def test_expensive_jobs_ignore_logs_files_messages_and_probes():

@@ -11,33 +11,65 @@ from advinfo.comparison import comparison_sections, comparison_table
 
 
 def record(method: str, eps: float, clean: float, robust: dict[str, float], seed: int = 0) -> dict:
-    return {"source": "shapes", "arch": "resnet_mini", "method": method, "eps": eps, "seed": seed,
-            "clean_acc": clean, "robust_acc": robust}  # fmt: skip
+    return {
+        "source": "shapes",
+        "arch": "resnet_mini",
+        "method": method,
+        "eps": eps,
+        "seed": seed,
+        "clean_acc": clean,
+        "robust_acc": robust,
+    }
 
 
 def info(method: str, eps: float, rows: list[tuple[float, float, float]]) -> dict:
-    return {"source": "shapes", "arch": "resnet_mini", "method": method, "eps": eps, "seed": 0,
-            "radii": [{"eps": e, "mi_clean": c, "mi_adv": a, "vulnerability": c - a} for e, c, a in rows]}  # fmt: skip
+    return {
+        "source": "shapes",
+        "arch": "resnet_mini",
+        "method": method,
+        "eps": eps,
+        "seed": 0,
+        "radii": [{"eps": e, "mi_clean": c, "mi_adv": a, "vulnerability": c - a} for e, c, a in rows],
+    }
 
 
 def transfer_rows(method: str, eps: float, accs: dict[str, float], mode: str = "linear") -> list[dict]:
-    return [{"source": "shapes", "arch": "resnet_mini", "method": method, "eps": eps, "seed": 0, "target": t,
-             "mode": mode, "clean_acc": a} for t, a in accs.items()]  # fmt: skip
+    return [
+        {
+            "source": "shapes",
+            "arch": "resnet_mini",
+            "method": method,
+            "eps": eps,
+            "seed": 0,
+            "target": t,
+            "mode": mode,
+            "clean_acc": a,
+        }
+        for t, a in accs.items()
+    ]
 
 
 @pytest.fixture
 def inputs():
-    robustness = [record("standard", 0.0, 90.0, {"0.25": 40.0, "0.5": 10.0}),
-                  record("pgd", 0.25, 85.0, {"0.25": 60.0, "0.5": 30.0}),
-                  record("pgd", 0.5, 80.0, {"0.25": 65.0, "0.5": 50.0}),
-                  record("arat", 0.5, 84.0, {"0.25": 70.0, "0.5": 52.0})]  # fmt: skip
-    mutual = [info("standard", 0.0, [(0.25, 3.0, 1.0), (0.5, 3.0, 0.5)]), info("pgd", 0.25, [(0.25, 2.0, 1.5), (0.5, 2.0, 1.0)]),
-              info("pgd", 0.5, [(0.25, 1.8, 1.6), (0.5, 1.8, 1.5)]), info("arat", 0.5, [(0.25, 2.2, 2.0), (0.5, 2.2, 1.9)])]  # fmt: skip
-    transfer = pd.DataFrame(transfer_rows("standard", 0.0, {"a": 70.0, "b": 50.0})
-                            + transfer_rows("pgd", 0.25, {"a": 71.0, "b": 55.0})
-                            + transfer_rows("pgd", 0.5, {"a": 72.0, "b": 58.0})
-                            + transfer_rows("arat", 0.5, {"a": 69.0, "b": 60.0})
-                            + transfer_rows("arat", 0.5, {"a": 0.0, "b": 0.0}, mode="finetune2"))  # fmt: skip
+    robustness = [
+        record("standard", 0.0, 90.0, {"0.25": 40.0, "0.5": 10.0}),
+        record("pgd", 0.25, 85.0, {"0.25": 60.0, "0.5": 30.0}),
+        record("pgd", 0.5, 80.0, {"0.25": 65.0, "0.5": 50.0}),
+        record("arat", 0.5, 84.0, {"0.25": 70.0, "0.5": 52.0}),
+    ]
+    mutual = [
+        info("standard", 0.0, [(0.25, 3.0, 1.0), (0.5, 3.0, 0.5)]),
+        info("pgd", 0.25, [(0.25, 2.0, 1.5), (0.5, 2.0, 1.0)]),
+        info("pgd", 0.5, [(0.25, 1.8, 1.6), (0.5, 1.8, 1.5)]),
+        info("arat", 0.5, [(0.25, 2.2, 2.0), (0.5, 2.2, 1.9)]),
+    ]
+    transfer = pd.DataFrame(
+        transfer_rows("standard", 0.0, {"a": 70.0, "b": 50.0})
+        + transfer_rows("pgd", 0.25, {"a": 71.0, "b": 55.0})
+        + transfer_rows("pgd", 0.5, {"a": 72.0, "b": 58.0})
+        + transfer_rows("arat", 0.5, {"a": 69.0, "b": 60.0})
+        + transfer_rows("arat", 0.5, {"a": 0.0, "b": 0.0}, mode="finetune2")
+    )
     return robustness, mutual, transfer
 
 
@@ -63,11 +95,14 @@ def test_without_targets_the_gap_is_missing(inputs):
 
 def test_sections_bold_the_best_method_per_column(inputs):
     table = comparison_table(*inputs, radii=[0.5], mode="linear")
-    (title, frame), = comparison_sections(table)
+    ((title, frame),) = comparison_sections(table)
     assert title == "Source: shapes (resnet_mini), ε = 0.5"
     cells = frame.set_index("method")
     assert cells.loc["standard", "clean acc. (%)"] == "**90.00**"
     assert cells.loc["arat", "robust acc. @ ε (%)"] == "**52.00**"
-    assert cells.loc["pgd", "vulnerability (nats)"] == "**0.30**" and cells.loc["arat", "vulnerability (nats)"] == "**0.30**"
+    assert (
+        cells.loc["pgd", "vulnerability (nats)"] == "**0.30**"
+        and cells.loc["arat", "vulnerability (nats)"] == "**0.30**"
+    )
     assert cells.loc["standard", "vulnerability (nats)"] == "2.50"
     assert not math.isnan(table["transfer_gap"].sum())

@@ -5,43 +5,32 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import SCHEMA
+from conftest import SCHEMA, with_change
 
 from advinfo.attacks import NORMS
 from advinfo.builders import BUILDERS
 from advinfo.catalog import EMBEDDED_DATASETS, TORCHVISION_DATASETS
-from advinfo.config import (
+from advinfo.config import ConfigError, check_consistency, check_schema
+from advinfo.grid import (
     ARCH_STAGES,
-    ConfigError,
-    ModelSpec,
-    attack_radii,
-    check_config,
-    comparison_radii,
-    evaluation_radii,
-    format_eps,
-    gap_sources,
     imported_entry,
     imported_models,
-    load_schema,
-    model_grid,
-    ood_dataset,
-    reference_model,
     source_images,
 )
+from advinfo.methods import METHODS
 from advinfo.models import ARCHS, build_model
-from advinfo.train import METHODS
+from advinfo.schema import fill_defaults, load_schema
 from advinfo.vision_data import TORCHVISION
 
 
-def with_change(config: dict, path: str, value) -> dict:
-    """A deep copy of ``config`` with ``value`` at dotted ``path`` (created if missing)."""
-    out = copy.deepcopy(config)
-    node = out
-    *parents, last = path.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[last] = value
-    return out
+def check_config(config: dict, schema=SCHEMA) -> dict:
+    """What the workflow checks while it parses, short of dataset sizes: the schema's messages,
+    then the rules across keys on a copy with the defaults filled; returns that copy."""
+    config = copy.deepcopy(config)
+    check_schema(config, schema)
+    fill_defaults(config, load_schema(schema))
+    check_consistency(config)
+    return config
 
 
 def test_default_config_is_valid(default_config):
@@ -73,8 +62,11 @@ BAD = [
     ("pretrain.epoch", 5, ["'pretrain.epoch' is unknown", "did you mean 'epochs'"]),
     ("sourcez", ["shapes"], ["'sourcez' is unknown", "did you mean 'sources'"]),
     ("pretrain.methods", ["fgsm"], ["'pretrain.methods[0]'", "'fgsm' is not one of"]),
-    ("pretrain.all_methods_at", [0.3], ["'pretrain.all_methods_at'", "[0.3] not among the non-zero pretrain.epsilons",
-                                        "[0.25, 0.5]"]),
+    (
+        "pretrain.all_methods_at",
+        [0.3],
+        ["'pretrain.all_methods_at'", "[0.3] not among the non-zero pretrain.epsilons", "[0.25, 0.5]"],
+    ),
     ("pretrain.norm", "l1", ["'pretrain.norm'", "'l1' is not one of"]),
     ("pretrain.lr", -0.1, ["'pretrain.lr'", "less than or equal to the minimum of 0"]),
     ("pretrain.random_start", "yes", ["'pretrain.random_start'", "not of type 'boolean'"]),
@@ -87,15 +79,21 @@ BAD = [
     ("transfer.probe.penalties", [0.1, 0], ["'transfer.probe.penalties[1]'", "L2 penalty"]),
     ("transfer.probe.val_fraction", 1.0, ["'transfer.probe.val_fraction'", "maximum of 1"]),
     ("transfer.finetune.stages", [0, 5], ["'transfer.finetune.stages[1]'", "maximum of 4"]),
-    ("transfer.finetune.stages", [0, 4], ["'transfer.finetune.stages'", "more stages than resnet_mini has",
-                                          "from 0 to 3"]),
+    (
+        "transfer.finetune.stages",
+        [0, 4],
+        ["'transfer.finetune.stages'", "more stages than resnet_mini has", "from 0 to 3"],
+    ),
     ("transfer.robustness.epsilons", [0.5, 0.5], ["'transfer.robustness.epsilons'", "duplicates"]),
     ("transfer.robustness.epsilons", 0.5, ["'transfer.robustness.epsilons'", "or null"]),
     ("transfer.probe.l2", [0.1], ["'transfer.probe.l2' is unknown"]),
     ("distance.measures", ["wasserstein"], ["'distance.measures[0]'", "'wasserstein' is not one of"]),
     ("distance.measures", [], ["'distance.measures'", "should be non-empty"]),
-    ("distance.reference", {"method": "pgd", "eps": 0}, ["'distance.reference'", "method 'pgd' with eps 0",
-                                                         "method standard with eps 0"]),
+    (
+        "distance.reference",
+        {"method": "pgd", "eps": 0},
+        ["'distance.reference'", "method 'pgd' with eps 0", "method standard with eps 0"],
+    ),
     ("distance.reference", {"method": "standard", "eps": 1}, ["'distance.reference'", "'standard' with eps 1"]),
     ("distance.reference", {"source": "cifar"}, ["'distance.reference.source'", "expected one of sources"]),
     ("distance.gap_mode", "finetune3", ["'distance.gap_mode'", "not a transfer result", "finetune2"]),
@@ -134,46 +132,6 @@ def test_schema_enums_match_the_library():
         assert len(build_model(arch, 2).stages) == stages
 
 
-def test_transferred_heads_are_attacked_at_the_training_radii_by_default(default_config):
-    from snakemake.utils import validate
-
-    config = with_change(default_config, "pretrain.epsilons", [0, 1.0, 0.25])
-    validate(config, str(SCHEMA))
-    assert attack_radii(config) == [0.25, 1.0]
-    assert attack_radii(with_change(config, "transfer.robustness.epsilons", [2, 0.5])) == [0.5, 2.0]
-
-
-def test_model_grid_maps_eps_zero_to_standard():
-    config = {
-        "sources": ["shapes", "digits"],
-        "archs": ["resnet_mini"],
-        "pretrain": {"epsilons": [0, 0.5, 1.0], "methods": ["pgd"], "seeds": [0, 1]},
-    }
-    grid = model_grid(config)
-    assert len(grid) == 2 * 3 * 2
-    assert ModelSpec("shapes", "resnet_mini", "standard", 0.0, 1) in grid
-    assert ModelSpec("digits", "resnet_mini", "pgd", 1.0, 0) in grid
-    assert not any(s.method == "pgd" and s.eps == 0 for s in grid)
-    assert ModelSpec("shapes", "resnet_mini", "pgd", 1.0, 0).path == "shapes/resnet_mini/pgd-eps1-seed0"
-
-
-def test_other_methods_train_only_where_all_methods_are_compared():
-    pre = {"epsilons": [0, 0.25, 0.5, 1.0], "methods": ["pgd", "arat", "wcmi"], "seeds": [0], "all_methods_at": [0.5, 1]}
-    config = {"sources": ["shapes"], "archs": ["resnet_mini"], "pretrain": pre, "evaluate": {"epsilons": [0.25, 2.0]}}
-    by_method = {m: sorted(s.eps for s in model_grid(config) if s.method == m) for m in ("standard", *pre["methods"])}
-    assert by_method == {"standard": [0.0], "pgd": [0.25, 0.5, 1.0], "arat": [0.5, 1.0], "wcmi": [0.5, 1.0]}
-    assert comparison_radii(config) == [0.5, 1.0]
-    assert evaluation_radii(config) == [0.25, 0.5, 1.0, 2.0]  # robust accuracy exists at every compared ε
-    everywhere = {**config, "pretrain": {**pre, "all_methods_at": None}}
-    assert len(model_grid(everywhere)) == 1 + 3 * 3 and comparison_radii(everywhere) == [0.25, 0.5, 1.0]
-
-
-@pytest.mark.parametrize("eps,text", [(0, "0"), (0.25, "0.25"), (1.0, "1"), (2.5, "2.5"), (3, "3")])
-def test_format_eps_is_canonical(eps, text):
-    assert format_eps(eps) == text
-    assert float(text) == eps
-
-
 def test_schema_defaults_are_the_embedded_default(default_config):
     """config/README.md documents one default per key: the file and the schema must agree."""
     from snakemake.utils import validate
@@ -193,34 +151,6 @@ def test_each_unknown_key_gets_its_own_line(default_config):
     assert lines[1].startswith("  - config key 'pretrain.gama' is unknown; did you mean 'gamma'?")
 
 
-def test_distance_reference_defaults_to_the_first_source_and_arch(default_config):
-    from snakemake.utils import validate
-
-    config = with_change(with_change(default_config, "sources", ["letters", "shapes"]), "archs", ["resnet18"])
-    validate(config, str(SCHEMA))
-    assert reference_model(config) == ModelSpec("letters", "resnet18", "standard", 0.0, 0)
-    named = with_change(config, "distance.reference", {"source": "digits", "method": "pgd", "eps": 0.5, "seed": 2})
-    validate(named, str(SCHEMA))
-    assert reference_model(named) == ModelSpec("digits", "resnet18", "pgd", 0.5, 2)
-
-
-def test_gap_figures_need_a_standard_and_a_robust_model(default_config):
-    assert gap_sources(default_config) == ["shapes"]
-    assert gap_sources(with_change(default_config, "pretrain.epsilons", [0.25, 0.5])) == []
-    assert gap_sources(with_change(default_config, "pretrain.epsilons", [0])) == []
-    assert gap_sources(with_change(default_config, "targets", [])) == []
-    assert gap_sources(with_change(default_config, "targets", ["shapes"])) == []  # only the source: no transfer
-
-
-def test_out_of_distribution_images_come_from_another_dataset(default_config):
-    assert ood_dataset(default_config, "shapes") == "digits"
-    assert ood_dataset(default_config, "digits") == "mnist5k"
-    assert ood_dataset(with_change(default_config, "inversion.ood_dataset", "letters"), "shapes") == "letters"
-    assert ood_dataset(with_change(default_config, "inversion.ood_dataset", "shapes"), "shapes") is None
-    assert ood_dataset(with_change(default_config, "targets", []), "shapes") is None
-    assert ood_dataset(with_change(default_config, "inversion.n_ood", 0), "shapes") is None
-
-
 @pytest.mark.parametrize(
     "path, value, fragment",
     [
@@ -237,14 +167,20 @@ def test_unknown_datasets_and_sources_are_named(default_config, path, value, fra
 
 
 def test_folder_datasets_and_imported_models_join_the_grid(default_config):
-    entry = {"source": "imagenet", "arch": "resnet50_imagenet", "eps": 3, "path": "x.pt", "sha256": "a" * 64,
-             "format": "robustness", "images": "birds"}
+    entry = {
+        "source": "imagenet",
+        "arch": "resnet50_imagenet",
+        "eps": 3,
+        "path": "x.pt",
+        "sha256": "a" * 64,
+        "format": "robustness",
+        "images": "birds",
+    }
     config = with_change(with_change(default_config, "data.folders", {"birds": "/data/cub"}), "imported", [entry])
-    config = with_change(config, "targets", ["birds", "cifar10"])
-    check_config(config, SCHEMA)
+    config = check_config(with_change(config, "targets", ["birds", "cifar10"]), SCHEMA)
     (spec,) = imported_models(config)
     assert spec.path == "imagenet/resnet50_imagenet/pgd-eps3-seed0"
-    assert imported_entry(config, spec) == entry
+    assert imported_entry(config, spec) == entry | {"method": "pgd", "image_size": 224}
     assert source_images(config, "imagenet") == "birds" and source_images(config, "shapes") == "shapes"
     clash = with_change(config, "imported", [entry | {"source": "shapes"}, entry, entry])
     with pytest.raises(ConfigError) as info:

@@ -11,12 +11,17 @@ from advinfo.catalog import GENERATED_DATASETS
 from advinfo.data import adapt, channel_stats, load_dataset, save_dataset
 from advinfo.synthetic import LETTER_CLASSES, SHAPE_CLASSES
 
-SMALL = BuildOptions(n_train=60, n_test=20, seed=3)
+SMALL = BuildOptions.from_schema(n_train=60, n_test=20, seed=3)
 
 
 @pytest.mark.parametrize(
     "name,shape,classes",
-    [("digits", (1, 8, 8), 10), ("mnist5k", (1, 28, 28), 10), ("shapes", (3, 32, 32), 10), ("letters", (1, 28, 28), 26)],
+    [
+        ("digits", (1, 8, 8), 10),
+        ("mnist5k", (1, 28, 28), 10),
+        ("shapes", (3, 32, 32), 10),
+        ("letters", (1, 28, 28), 26),
+    ],
 )
 def test_dataset_shapes_labels_and_classes(name, shape, classes):
     ds = build_dataset(name, SMALL)
@@ -40,17 +45,17 @@ def test_embedded_datasets_have_their_documented_sizes():
 @pytest.mark.parametrize("name", ["shapes", "letters", "digits"])
 def test_generation_is_deterministic_in_the_seed(name):
     a, b = build_dataset(name, SMALL), build_dataset(name, SMALL)
-    c = build_dataset(name, BuildOptions(n_train=60, n_test=20, seed=4))
+    c = build_dataset(name, BuildOptions.from_schema(n_train=60, n_test=20, seed=4))
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     assert not torch.equal(a.x_train, c.x_train)
 
 
 def test_generated_datasets_are_balanced_and_train_differs_from_test():
-    ds = build_dataset("shapes", BuildOptions(n_train=100, n_test=50, seed=0))
+    ds = build_dataset("shapes", BuildOptions.from_schema(n_train=100, n_test=50, seed=0))
     assert torch.bincount(ds.y_train).tolist() == [10] * 10
     assert ds.classes == SHAPE_CLASSES
     assert not torch.equal(ds.x_train[:50], ds.x_test)
-    letters = build_dataset("letters", BuildOptions(n_train=52, n_test=26, seed=0))
+    letters = build_dataset("letters", BuildOptions.from_schema(n_train=52, n_test=26, seed=0))
     assert torch.bincount(letters.y_train).tolist() == [2] * 26 and letters.classes == LETTER_CLASSES
 
 
@@ -60,7 +65,7 @@ def test_cache_roundtrip(tmp_path):
     save_dataset(ds, path)
     back = load_dataset(path)
     assert back.name == "shapes" and back.classes == ds.classes
-    for a, b in zip(ds.split("train") + ds.split("test"), back.split("train") + back.split("test")):
+    for a, b in zip(ds.split("train") + ds.split("test"), back.split("train") + back.split("test"), strict=True):
         assert torch.equal(a, b)
     assert [p.name for p in tmp_path.iterdir()] == ["shapes.npz"]  # no temporary left behind
 
@@ -119,5 +124,5 @@ def test_size_options_apply_exactly_to_the_generated_datasets():
     """The workflow passes data.n_train/n_test only to GENERATED_DATASETS (so resizing them
     does not retrain models on the embedded ones): that list must be right."""
     for name in BUILDERS:
-        sized = len(build_dataset(name, BuildOptions(n_train=30, n_test=10)).x_train) == 30
+        sized = len(build_dataset(name, BuildOptions.from_schema(n_train=30, n_test=10)).x_train) == 30
         assert sized == (name in GENERATED_DATASETS), name

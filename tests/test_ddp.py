@@ -9,9 +9,10 @@ from torch import nn
 from advinfo.builders import build_dataset
 from advinfo.checkpoint import load_model
 from advinfo.data import save_dataset
-from advinfo.distributed import launch
+from advinfo.distributed import launch, world
 from advinfo.pretrain import PretrainJob, run_pretrain_job
-from advinfo.train import TrainConfig, train, world
+from advinfo.train import train
+from advinfo.train_config import TrainConfig
 
 
 def batchnorm_free_net() -> nn.Module:
@@ -39,8 +40,18 @@ def train_and_save(device: torch.device, out: str, cfg: TrainConfig) -> None:
 
 @pytest.mark.parametrize("method, eps", [("standard", 0.0), ("pgd", 0.5)])
 def test_two_gloo_processes_take_the_single_process_steps(tmp_path, method, eps):
-    cfg = TrainConfig(method=method, eps=eps, attack_steps=2, random_start=False, epochs=2, batch_size=16, lr=0.05,
-                      crop_padding=1, monitor_steps=1, seed=3)  # fmt: skip
+    cfg = TrainConfig.from_schema(
+        method=method,
+        eps=eps,
+        attack_steps=2,
+        random_start=False,
+        epochs=2,
+        batch_size=16,
+        lr=0.05,
+        crop_padding=1,
+        monitor_steps=1,
+        seed=3,
+    )
     train_and_save(torch.device("cpu"), str(tmp_path / "one.pt"), cfg)
     launch(train_and_save, ["cpu", "cpu"], str(tmp_path / "two.pt"), cfg)
     one = torch.load(tmp_path / "one.pt", weights_only=True)
@@ -53,11 +64,21 @@ def test_two_gloo_processes_take_the_single_process_steps(tmp_path, method, eps)
 
 def test_data_parallel_pretraining_job_saves_one_model(tmp_path):
     save_dataset(build_dataset("digits"), tmp_path / "digits.npz")
-    cfg = TrainConfig(method="pgd", eps=0.5, attack_steps=1, epochs=1, batch_size=64, monitor_steps=1)
-    job = PretrainJob(dataset=str(tmp_path / "digits.npz"), arch="resnet_mini", cfg=cfg, image_size=8, width=4,
-                      monitor_size=50, sample_seed=0, head_probe=None, resume=str(tmp_path / "resume.pt"),
-                      model_out=str(tmp_path / "model.pt"),
-                      metrics_out=str(tmp_path / "metrics.csv"), log_file=str(tmp_path / "job.log"))  # fmt: skip
+    cfg = TrainConfig.from_schema(method="pgd", eps=0.5, attack_steps=1, epochs=1, batch_size=64, monitor_steps=1)
+    job = PretrainJob(
+        dataset=str(tmp_path / "digits.npz"),
+        arch="resnet_mini",
+        cfg=cfg,
+        image_size=8,
+        width=4,
+        monitor_size=50,
+        sample_seed=0,
+        head_probe=None,
+        resume=str(tmp_path / "resume.pt"),
+        model_out=str(tmp_path / "model.pt"),
+        metrics_out=str(tmp_path / "metrics.csv"),
+        log_file=str(tmp_path / "job.log"),
+    )
     launch(run_pretrain_job, ["cpu", "cpu"], job)
     model, meta = load_model(tmp_path / "model.pt")
     assert meta["processes"] == 2 and meta["num_classes"] == 10
@@ -71,6 +92,6 @@ def odd_batch(device: torch.device, cfg: TrainConfig) -> None:
 
 
 def test_a_batch_that_does_not_split_is_a_clear_error():
-    cfg = TrainConfig(epochs=1, batch_size=15)
+    cfg = TrainConfig.from_schema(epochs=1, batch_size=15)
     with pytest.raises(Exception, match="pretrain.batch_size 15 does not split over 2 processes"):
         launch(odd_batch, ["cpu", "cpu"], cfg)

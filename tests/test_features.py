@@ -10,8 +10,16 @@ import torch
 from advinfo.data import model_inputs, to_unit
 from advinfo.features import read_features, read_model_features, write_features
 
-ATTRS = {"source": "digits", "arch": "resnet_mini", "method": "standard", "eps": 0.0, "seed": 0,
-         "target": "digits", "weights_sha256": "ab" * 32, "advinfo_version": "0.1.0"}  # fmt: skip
+ATTRS = {
+    "source": "digits",
+    "arch": "resnet_mini",
+    "method": "standard",
+    "eps": 0.0,
+    "seed": 0,
+    "target": "digits",
+    "weights_sha256": "ab" * 32,
+    "advinfo_version": "0.1.0",
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +41,10 @@ def test_features_round_trip_and_equal_one_big_forward_pass(trained_digits_model
         np.testing.assert_array_equal(y, labels.numpy())
     assert attrs == {**ATTRS, "feature_dim": model.feature_dim}
     with h5py.File(path) as fh:
-        assert fh["train/features"].chunks == (min(len(splits["train"][1]), (1 << 20) // (4 * model.feature_dim)), model.feature_dim)
+        assert fh["train/features"].chunks == (
+            min(len(splits["train"][1]), (1 << 20) // (4 * model.feature_dim)),
+            model.feature_dim,
+        )
         assert fh["test/features"].chunks[1] == model.feature_dim
     assert [p.name for p in tmp_path.iterdir()] == ["f.h5"]
 

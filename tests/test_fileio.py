@@ -76,8 +76,9 @@ def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path, kind):
     """A full disk (here: a file-size limit, which fails writes with EFBIG as a full disk fails
     them with ENOSPC) names the output, and no partial file is left."""
     target = tmp_path / "results" / "big.out"
-    result = subprocess.run([sys.executable, "-c", WRITE_A_LARGE_FILE, kind, str(target)], capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", WRITE_A_LARGE_FILE, kind, str(target)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("OSError") and f"cannot write {target}:" in last, result.stderr[-2000:]

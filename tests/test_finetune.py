@@ -14,14 +14,14 @@ from torch import nn
 from advinfo.builders import BuildOptions, build_dataset
 from advinfo.finetune import PartialFinetune, finetune
 from advinfo.models import build_model
-from advinfo.train import TrainConfig
+from advinfo.train_config import TrainConfig
 
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
 def letters():
-    return build_dataset("letters", BuildOptions(n_train=260, n_test=104, seed=0))
+    return build_dataset("letters", BuildOptions.from_schema(n_train=260, n_test=104, seed=0))
 
 
 def _states(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -32,9 +32,10 @@ def _states(module: nn.Module) -> dict[str, torch.Tensor]:
 def test_only_the_head_and_the_last_stages_change(trained_digits_model, letters, trainable):
     source = trained_digits_model[0]
     before = _states(source)
-    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05, seed=0)
-    tuned, history = finetune(source, letters, trainable, cfg, image_size=8, monitor_size=50, device=CPU, sample_seed=0,
-                              progress=False)  # fmt: skip
+    cfg = TrainConfig.from_schema(epochs=1, batch_size=64, lr=0.05, seed=0)
+    tuned, history = finetune(
+        source, letters, trainable, cfg, image_size=8, monitor_size=50, device=CPU, sample_seed=0, progress=False
+    )
     assert tuned.head.out_features == 26 and len(history) == 1
     after = tuned.state_dict()
     n = len(source.stages)
@@ -71,18 +72,21 @@ def test_unfreezing_more_stages_than_the_model_has_is_rejected():
 
 def test_finetuning_learns_the_target_and_is_deterministic(trained_digits_model, digits):
     source = trained_digits_model[0]
-    cfg = TrainConfig(epochs=3, batch_size=64, lr=0.05, crop_padding=1, seed=3)
-    run = [finetune(copy.deepcopy(source), digits, 1, cfg, 8, 100, device=CPU, progress=False, sample_seed=0)
-           for _ in range(2)]  # fmt: skip
+    cfg = TrainConfig.from_schema(epochs=3, batch_size=64, lr=0.05, crop_padding=1, seed=3)
+    run = [
+        finetune(copy.deepcopy(source), digits, 1, cfg, 8, 100, device=CPU, progress=False, sample_seed=0)
+        for _ in range(2)
+    ]
     assert run[0][1][-1]["clean_acc"] > 80.0  # a new head on the source task itself relearns it
     for key, value in run[0][0].state_dict().items():
         assert torch.equal(value, run[1][0].state_dict()[key]), key
 
 
-def test_interrupted_finetuning_resumes_only_for_the_same_source_weights(trained_digits_model, letters, tmp_path,
-                                                                         monkeypatch, caplog):  # fmt: skip
+def test_interrupted_finetuning_resumes_only_for_the_same_source_weights(
+    trained_digits_model, letters, tmp_path, monkeypatch, caplog
+):
     source = trained_digits_model[0]
-    cfg = TrainConfig(epochs=2, batch_size=128, lr=0.05, seed=0)
+    cfg = TrainConfig.from_schema(epochs=2, batch_size=128, lr=0.05, seed=0)
     kwargs = dict(image_size=8, monitor_size=20, device=CPU, progress=False, sample_seed=0)
     reference, _ = finetune(source, letters, 1, cfg, **kwargs)
 

@@ -73,8 +73,9 @@ def test_torchvision_state_dict_uses_imagenet_statistics(tmp_path, wrapped):
     net = resnet50(num_classes=5)
     state = net.state_dict()
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}} if wrapped else state, tmp_path / "w.pt")
-    model, info = import_checkpoint(tmp_path / "w.pt", file_sha256(tmp_path / "w.pt"), "torchvision",
-                                    "resnet50_imagenet")  # fmt: skip
+    model, info = import_checkpoint(
+        tmp_path / "w.pt", file_sha256(tmp_path / "w.pt"), "torchvision", "resnet50_imagenet"
+    )
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference_logits(net, x, IMAGENET_MEAN, IMAGENET_STD))
@@ -110,6 +111,7 @@ def test_wrong_architecture_and_truncated_files_name_the_file(tmp_path):
         import_checkpoint(tmp_path / "nowhere.pt", "0" * 64, "torchvision", "resnet18_imagenet")
 
 
+@pytest.mark.slow
 def test_an_imported_model_enters_the_dag_like_a_pretrained_one(tiny_run):
     """The tiny run imports a robustness-library ResNet-18 (conftest.add_imported_model)."""
     folder = tiny_run / "results" / "pretrain" / "imnet" / "resnet18_imagenet" / "pgd-eps1-seed0"
@@ -132,14 +134,25 @@ def test_an_imported_model_whose_images_have_other_classes_is_refused(tmp_path):
     torch.manual_seed(0)
     sha = robustness_file(tmp_path / "ckpt.pt", resnet18(num_classes=7), (0.5,) * 3, (0.25,) * 3)
     save_dataset(build_dataset("digits"), tmp_path / "digits.npz")
-    entry = {"path": str(tmp_path / "ckpt.pt"), "sha256": sha, "format": "robustness", "arch": "resnet18_imagenet",
-             "images": "digits", "image_size": 16}  # fmt: skip
-    smk = SimpleNamespace(params=SimpleNamespace(entry=entry), input=SimpleNamespace(images=str(tmp_path / "digits.npz")),
-                          wildcards=SimpleNamespace(source="imnet", method="pgd", eps="1"),
-                          output=SimpleNamespace(model=str(tmp_path / "model.pt"),
-                                                 metrics=str(tmp_path / "metrics.csv")))  # fmt: skip
-    with pytest.raises(ValueError, match=rf"checkpoint {tmp_path}/ckpt.pt has 7 classes, but its imported\[\].images "
-                                         rf"dataset 'digits' \({tmp_path}/digits.npz\) has 10"):  # fmt: skip
+    entry = {
+        "path": str(tmp_path / "ckpt.pt"),
+        "sha256": sha,
+        "format": "robustness",
+        "arch": "resnet18_imagenet",
+        "images": "digits",
+        "image_size": 16,
+    }
+    smk = SimpleNamespace(
+        params=SimpleNamespace(entry=entry),
+        input=SimpleNamespace(images=str(tmp_path / "digits.npz")),
+        wildcards=SimpleNamespace(source="imnet", method="pgd", eps="1"),
+        output=SimpleNamespace(model=str(tmp_path / "model.pt"), metrics=str(tmp_path / "metrics.csv")),
+    )
+    with pytest.raises(
+        ValueError,
+        match=rf"checkpoint {tmp_path}/ckpt.pt has 7 classes, but its imported\[\].images "
+        rf"dataset 'digits' \({tmp_path}/digits.npz\) has 10",
+    ):
         script_main("import_model")(smk)
     assert not (tmp_path / "model.pt").exists()
 
@@ -147,9 +160,12 @@ def test_an_imported_model_whose_images_have_other_classes_is_refused(tmp_path):
 def test_a_model_is_measured_only_on_its_own_classes(trained_digits_model, digits):
     _, _, meta = trained_digits_model
     check_classes(meta, digits, "model.pt", "digits.npz")
-    letters = build_dataset("letters", BuildOptions(n_train=52, n_test=26))
-    with pytest.raises(ValueError, match=r"model model.pt has 10 classes \(0, 1, 2, 3, ...\), but dataset letters.npz "
-                                         r"has 26 \(A, B, C, D, ...\)"):  # fmt: skip
+    letters = build_dataset("letters", BuildOptions.from_schema(n_train=52, n_test=26))
+    with pytest.raises(
+        ValueError,
+        match=r"model model.pt has 10 classes \(0, 1, 2, 3, ...\), but dataset letters.npz "
+        r"has 26 \(A, B, C, D, ...\)",
+    ):
         check_classes(meta, letters, "model.pt", "letters.npz")
     renamed = type(digits)(**{**vars(digits), "classes": tuple("abcdefghij")})
     with pytest.raises(ValueError, match="has 10 classes .* has 10 "):

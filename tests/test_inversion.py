@@ -32,7 +32,7 @@ from advinfo.models import Normalize, resnet_mini
 
 def config(**changes) -> InversionConfig:
     """The schema's defaults, with ``changes``."""
-    return InversionConfig(**{"sigma": 0.05, "step_size": 0.25, "max_iters": 300, "window": 50, "tol": 0.01, **changes})
+    return InversionConfig.from_schema(**{"max_iters": 300, **changes})
 
 
 @pytest.fixture
@@ -50,21 +50,30 @@ def test_an_injective_linear_representation_is_inverted_exactly():
     def f(x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1) @ weight.T
 
-    x, losses = invert(f, f(originals), (4, 4), config(max_iters=500, tol=-1), torch.Generator().manual_seed(1),
-                       progress=False)  # fmt: skip
+    x, losses = invert(
+        f, f(originals), (4, 4), config(max_iters=500, tol=-1), torch.Generator().manual_seed(1), progress=False
+    )
     psnr, ssim = image_quality(x.numpy(), originals.numpy())
     assert (psnr > 40).all() and (ssim > 0.99).all()
     assert losses.shape == (501, 5) and losses[-1].max() < 0.01 < losses[0].min()
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
-    _, stopped = invert(f, f(originals), (4, 4), config(max_iters=500, tol=0.5), torch.Generator().manual_seed(1),
-                        progress=False)  # fmt: skip
+    _, stopped = invert(
+        f, f(originals), (4, 4), config(max_iters=500, tol=0.5), torch.Generator().manual_seed(1), progress=False
+    )
     assert len(stopped) - 1 < 500, "stops on convergence before the budget"
 
 
 def test_a_non_finite_loss_stops_at_once_saying_where():
     with pytest.raises(DivergenceError, match="at iteration 1"):
-        invert(lambda x: x.flatten(1) * float("nan"), torch.ones(2, 48), (4, 4), config(),
-               torch.Generator().manual_seed(0), "probe", progress=False)  # fmt: skip
+        invert(
+            lambda x: x.flatten(1) * float("nan"),
+            torch.ones(2, 48),
+            (4, 4),
+            config(),
+            torch.Generator().manual_seed(0),
+            "probe",
+            progress=False,
+        )
 
 
 def test_convergence_is_judged_over_the_window():
@@ -77,7 +86,9 @@ def test_convergence_is_judged_over_the_window():
 def test_weight_noise_has_the_posterior_variance_and_belongs_to_the_model(network):
     logvar = {n: torch.full_like(p, math.log(0.05**2)) for n, p in network.named_parameters()}
     noisy = perturbed(network, logvar, torch.Generator().manual_seed(0))
-    diffs = torch.cat([(q - p).detach().flatten() for p, q in zip(network.parameters(), noisy.parameters(), strict=True)])
+    diffs = torch.cat(
+        [(q - p).detach().flatten() for p, q in zip(network.parameters(), noisy.parameters(), strict=True)]
+    )
     assert float(diffs.std()) == pytest.approx(0.05, rel=0.05) and abs(float(diffs.mean())) < 0.005
     assert not any(p.requires_grad for p in noisy.parameters()) and not noisy.training
     with pytest.raises(ValueError, match="no log-variance for"):
@@ -166,11 +177,20 @@ def test_iterations_to_threshold_is_the_first_crossing():
 
 def test_inversion_file_round_trip_and_corrupt_file(tmp_path):
     path = tmp_path / "inversion.h5"
-    arrays = {"originals": np.zeros((2, 3, 4, 4)), "labels": np.array([1, 2]), "in_distribution": np.array([True, False]),
-              "images": {v: np.ones((2, 3, 4, 4)) for v in VARIANTS}, "loss": {v: np.ones((5, 2)) for v in VARIANTS},
-              "feature_vis": {"images": np.zeros((1, 3, 4, 4)), "coordinates": np.array([3]), "activation": np.ones(1)},
-              "manipulation": {"images": np.zeros((1, 2, 3, 4, 4)), "coordinates": np.array([3]),
-                               "before": np.ones((1, 2)), "after": np.ones((1, 2))}}  # fmt: skip
+    arrays = {
+        "originals": np.zeros((2, 3, 4, 4)),
+        "labels": np.array([1, 2]),
+        "in_distribution": np.array([True, False]),
+        "images": {v: np.ones((2, 3, 4, 4)) for v in VARIANTS},
+        "loss": {v: np.ones((5, 2)) for v in VARIANTS},
+        "feature_vis": {"images": np.zeros((1, 3, 4, 4)), "coordinates": np.array([3]), "activation": np.ones(1)},
+        "manipulation": {
+            "images": np.zeros((1, 2, 3, 4, 4)),
+            "coordinates": np.array([3]),
+            "before": np.ones((1, 2)),
+            "after": np.ones((1, 2)),
+        },
+    }
     save_inversion(path, arrays, {"source": "digits", "eps": 0.5})
     data, attrs = load_inversion(path)
     assert attrs == {"source": "digits", "eps": 0.5}

@@ -12,8 +12,9 @@ from advinfo.checkpoint import load_model, save_model, weights_hash
 from advinfo.models import ARCHS, build_model, weight_norm, with_head
 
 
-@pytest.mark.parametrize("arch,width,dim,stages", [("resnet_mini", 8, 32, 3), ("resnet18", None, 512, 4),
-                                                   ("resnet50", None, 2048, 4)])  # fmt: skip
+@pytest.mark.parametrize(
+    "arch,width,dim,stages", [("resnet_mini", 8, 32, 3), ("resnet18", None, 512, 4), ("resnet50", None, 2048, 4)]
+)
 def test_architectures_expose_features_head_and_stages(arch, width, dim, stages):
     model = build_model(arch, num_classes=7, width=width).eval()
     x = torch.rand(2, 3, 32, 32)
@@ -111,7 +112,7 @@ def test_with_head_copies_the_network_and_leaves_the_source_alone():
 
 
 def test_width_narrows_resnet18_and_only_the_architectures_that_take_it():
-    from advinfo.config import WIDE_ARCHS
+    from advinfo.grid import WIDE_ARCHS
     from advinfo.models import DEFAULT_WIDTH
 
     assert set(DEFAULT_WIDTH) == set(WIDE_ARCHS)

@@ -24,7 +24,7 @@ from advinfo.mutual_info import (
     vulnerability,
 )
 from advinfo.pretrain import pretrain
-from advinfo.train import TrainConfig
+from advinfo.train_config import TrainConfig
 
 
 def gaussian_pairs(d: int, rho: float, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -39,7 +39,9 @@ def gaussian_pairs(d: int, rho: float, n: int, seed: int = 0) -> tuple[torch.Ten
 def test_the_estimate_recovers_the_information_of_correlated_gaussians(d, rho, rel):
     torch.manual_seed(0)
     x, z, truth = gaussian_pairs(d, rho, 16000)
-    est, _ = cross_fitted_estimate(x, z, EstimatorConfig(steps=1000, batch_size=256, hidden=128, embed=32, folds=2))
+    est, _ = cross_fitted_estimate(
+        x, z, EstimatorConfig.from_schema(steps=1000, batch_size=256, hidden=128, embed=32, folds=2)
+    )
     assert est.value == pytest.approx(truth, rel=rel)
     assert est.value < truth * 1.05  # a lower bound, up to sampling noise
     assert est.low <= est.value <= est.high and len(est.folds) == 2
@@ -48,7 +50,9 @@ def test_the_estimate_recovers_the_information_of_correlated_gaussians(d, rho, r
 def test_independent_variables_carry_no_information():
     x, _, _ = gaussian_pairs(4, 0.0, 16000)
     _, z, _ = gaussian_pairs(4, 0.0, 16000, seed=1)
-    est, _ = cross_fitted_estimate(x, z, EstimatorConfig(steps=600, batch_size=256, hidden=128, embed=32, folds=2))
+    est, _ = cross_fitted_estimate(
+        x, z, EstimatorConfig.from_schema(steps=600, batch_size=256, hidden=128, embed=32, folds=2)
+    )
     assert 0 <= est.value < 0.05  # each fold's bound is at least the constant critic's 0
 
 
@@ -59,7 +63,7 @@ def test_the_interval_is_a_t_interval_over_folds():
     assert est.value - est.low == pytest.approx(est.high - est.value)
     assert Estimate.of([0.0, 0.1, 2.0]).low == 0.0  # cut at 0: an information is never negative
     with pytest.raises(ValueError, match="5 pairs are too few for 4 folds"):
-        cross_fitted_estimate(torch.randn(5, 2), torch.randn(5, 2), EstimatorConfig(folds=4))
+        cross_fitted_estimate(torch.randn(5, 2), torch.randn(5, 2), EstimatorConfig.from_schema(folds=4))
 
 
 def test_bounds_match_their_definitions():
@@ -82,7 +86,7 @@ def encoder():
 
 def test_the_attack_lowers_the_critics_objective_within_the_ball(encoder):
     x = torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(0))
-    cfg = EstimatorConfig(steps=100, batch_size=32)
+    cfg = EstimatorConfig.from_schema(steps=100, batch_size=32)
     with torch.no_grad():
         z = encoder.features(x)
     critic = fit_critic(x, z, cfg, seed=0)
@@ -97,7 +101,9 @@ def test_the_attack_lowers_the_critics_objective_within_the_ball(encoder):
 def test_vulnerability_grows_with_the_radius_for_a_standard_network(trained_digits_model, digits):
     model, _, _ = trained_digits_model
     x = model_inputs(digits, "train", 8, torch.device("cpu"))[0][:600]  # digits' split is shuffled already
-    rows = vulnerability(model, to_unit(x), [0.0, 0.5, 1.0], EstimatorConfig(steps=150, batch_size=64), attack_steps=5)
+    rows = vulnerability(
+        model, to_unit(x), [0.0, 0.5, 1.0], EstimatorConfig.from_schema(steps=150, batch_size=64), attack_steps=5
+    )
     assert [r["eps"] for r in rows] == [0.0, 0.5, 1.0]
     assert len({r["mi_clean"] for r in rows}) == 1 and rows[0]["mi_clean"] > 1.0  # one clean estimate, nats
     assert rows[0]["vulnerability"] == 0.0 and rows[0]["worst_is_clean"]  # no perturbation
@@ -113,7 +119,10 @@ def test_two_seeds_agree_within_their_intervals_on_a_trained_network(trained_dig
     x = to_unit(model_inputs(digits, "train", 8, torch.device("cpu"), limit=800, seed=0, balanced=True)[0])
     with torch.no_grad():
         z = model.features(x)
-    a, b = (cross_fitted_estimate(x, z, EstimatorConfig(steps=200, batch_size=64, seed=seed))[0] for seed in (0, 10))
+    a, b = (
+        cross_fitted_estimate(x, z, EstimatorConfig.from_schema(steps=200, batch_size=64, seed=seed))[0]
+        for seed in (0, 10)
+    )
     assert a.value > 1.0 and a.folds != b.folds  # informative, and the seeds did differ
     assert abs(a.value - b.value) <= max(a.high - a.value, b.high - b.value)
 
@@ -128,13 +137,26 @@ def test_the_critic_scores_every_pairing():
 
 def test_wcmi_learns_without_labels_and_gets_a_probe_head(digits):
     torch.set_num_threads(1)
-    cfg = TrainConfig(method="wcmi", eps=0.5, attack_steps=1, epochs=1, batch_size=256)
+    cfg = TrainConfig.from_schema(method="wcmi", eps=0.5, attack_steps=1, epochs=1, batch_size=256)
     shuffled = type(digits)(**{**vars(digits), "y_train": digits.y_train[torch.randperm(len(digits.y_train))]})
     head = {"penalties": [1e-3, 1e-1]}
-    runs = [pretrain(ds, "resnet_mini", cfg, image_size=8, width=4, monitor_size=60, device=torch.device("cpu"),
-                     progress=False, sample_seed=0, head_probe=head) for ds in (digits, shuffled)]  # fmt: skip
+    runs = [
+        pretrain(
+            ds,
+            "resnet_mini",
+            cfg,
+            image_size=8,
+            width=4,
+            monitor_size=60,
+            device=torch.device("cpu"),
+            progress=False,
+            sample_seed=0,
+            head_probe=head,
+        )
+        for ds in (digits, shuffled)
+    ]
     (a, history, meta), (b, _, _) = runs
-    for (name, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         if not name.startswith("head."):  # the encoder never saw a label
             assert torch.equal(va, vb), name
     assert not torch.equal(a.head.weight, b.head.weight)  # the probe head did

@@ -44,9 +44,7 @@ def linear_task():
 
 def config(**changes) -> PosteriorConfig:
     """The schema's defaults, with ``changes``."""
-    defaults = {"epochs": 3, "batch_size": 128, "lr": 0.1, "delta": 0.1, "prior_std": 0.1, "init_logvar": -8.0,
-                "multiplier_lr": 0.3}  # fmt: skip
-    return PosteriorConfig(**{**defaults, **changes})
+    return PosteriorConfig.from_schema(**changes)
 
 
 def test_unneeded_weights_reach_the_prior_variance_and_needed_ones_stay_small(linear_task):
@@ -78,7 +76,7 @@ def test_the_default_holds_on_a_resnet18_where_a_fixed_beta_diverged():
     model = build_model("resnet18", 4)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     model.train()
-    for step in range(30):
+    for _ in range(30):
         idx = torch.randperm(256, generator=gen)[:64]
         loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
         opt.zero_grad()
@@ -129,4 +127,6 @@ def test_divergence_stops_saying_where(linear_task):
 def test_a_runaway_noisy_loss_stops_naming_the_keys(linear_task):
     model, x, y = linear_task
     with pytest.raises(DivergenceError, match=r"diverged at epoch 1.*information.posterior.delta \(0.001\)"):
-        fit_posterior(model, x, y, config(epochs=1, batch_size=100, lr=1.0, delta=1e-3, init_logvar=0.0), progress=False)
+        fit_posterior(
+            model, x, y, config(epochs=1, batch_size=100, lr=1.0, delta=1e-3, init_logvar=0.0), progress=False
+        )

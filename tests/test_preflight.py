@@ -43,34 +43,60 @@ def problems(config: dict) -> list[str]:
 
 @pytest.mark.parametrize("name", ["default", "tiny", "paper"])
 def test_shipped_configs_pass(name, default_config):
-    config = {"default": default_config, "tiny": TINY,
-              "paper": yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())}[name]  # fmt: skip
+    config = {
+        "default": default_config,
+        "tiny": TINY,
+        "paper": yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()),
+    }[name]
     assert problems(filled(config)) == []
 
 
 REFUSED = [
     # (changes to the tiny config, fragments of the one problem line)
-    ({"transfer__probe__val_fraction": 0.05},
-     ["'transfer.probe.val_fraction': 0.05 holds out 10 of the 200 training images of 'letters'",
-      "fewer than its 26 classes", "expected at least 0.13 (or a larger data.n_train)"]),
-    ({"transfer__probe__val_fraction": 0.9},
-     ["'transfer.probe.val_fraction': 0.9 leaves 20 of the 200 training images of 'letters' to fit",
-      "expected at most 0.87"]),
-    ({"data__n_train": 40},
-     ["'data.n_train': 40 gives 'letters' (26 classes) 1 training image in a class", "expected at least 52"]),
-    ({"pretrain__arat_layer": 3}, ["'pretrain.arat_layer': 3 is not a stage of resnet_mini (3 stages)",
-                                   "expected an integer from -3 to 2"]),
-    ({"pretrain__gpus": 3}, ["'pretrain.batch_size': 128 does not split over pretrain.gpus = 3 processes",
-                             "expected a multiple of 3"]),
-    ({"pretrain__gpus": 2, "pretrain__batch_size": 2}, ["'pretrain.batch_size': 2 gives each of the 2 processes 1 image",
-                                                        "expected at least 4"]),
-    ({"information__tsne__perplexity": 40}, ["'information.tsne.perplexity': 40 is not below the 40 test images of 'digits'",
-                                             "expected less than 40"]),
-    ({"information__mutual_info__folds": 40},
-     ["'information.mutual_info.folds': 40 folds of the 60 image pairs of 'digits' hold fewer than 2 pairs each"]),
-    ({"archs": ["resnet50"], "model__width": 8},
-     ["'model.width': 8 does not apply to resnet50", "expected null, or archs among resnet_mini, resnet18"]),
-]  # fmt: skip
+    (
+        {"transfer__probe__val_fraction": 0.05},
+        [
+            "'transfer.probe.val_fraction': 0.05 holds out 10 of the 200 training images of 'letters'",
+            "fewer than its 26 classes",
+            "expected at least 0.13 (or a larger data.n_train)",
+        ],
+    ),
+    (
+        {"transfer__probe__val_fraction": 0.9},
+        [
+            "'transfer.probe.val_fraction': 0.9 leaves 20 of the 200 training images of 'letters' to fit",
+            "expected at most 0.87",
+        ],
+    ),
+    (
+        {"data__n_train": 40},
+        ["'data.n_train': 40 gives 'letters' (26 classes) 1 training image in a class", "expected at least 52"],
+    ),
+    (
+        {"pretrain__arat_layer": 3},
+        ["'pretrain.arat_layer': 3 is not a stage of resnet_mini (3 stages)", "expected an integer from -3 to 2"],
+    ),
+    (
+        {"pretrain__gpus": 3},
+        ["'pretrain.batch_size': 128 does not split over pretrain.gpus = 3 processes", "expected a multiple of 3"],
+    ),
+    (
+        {"pretrain__gpus": 2, "pretrain__batch_size": 2},
+        ["'pretrain.batch_size': 2 gives each of the 2 processes 1 image", "expected at least 4"],
+    ),
+    (
+        {"information__tsne__perplexity": 40},
+        ["'information.tsne.perplexity': 40 is not below the 40 test images of 'digits'", "expected less than 40"],
+    ),
+    (
+        {"information__mutual_info__folds": 40},
+        ["'information.mutual_info.folds': 40 folds of the 60 image pairs of 'digits' hold fewer than 2 pairs each"],
+    ),
+    (
+        {"archs": ["resnet50"], "model__width": 8},
+        ["'model.width': 8 does not apply to resnet50", "expected null, or archs among resnet_mini, resnet18"],
+    ),
+]
 
 
 @pytest.mark.parametrize("changes,fragments", REFUSED, ids=[",".join(c) for c, _ in REFUSED])
@@ -88,8 +114,9 @@ def test_every_problem_is_reported_at_once():
 
 def test_checks_follow_what_runs():
     # no wcmi, no arat, and the only target is the source: nothing is probed, no layer is aligned
-    quiet = filled(TINY, pretrain__methods=["pgd"], targets=["digits"], pretrain__arat_layer=7,
-                   transfer__probe__val_fraction=0.001)  # fmt: skip
+    quiet = filled(
+        TINY, pretrain__methods=["pgd"], targets=["digits"], pretrain__arat_layer=7, transfer__probe__val_fraction=0.001
+    )
     assert problems(quiet) == []
     # the wcmi head is a probe on the source: digits' 1,437 images need 10 held out
     wcmi = problems(filled(TINY, targets=[], transfer__probe__val_fraction=0.005))
@@ -130,16 +157,25 @@ def test_known_sizes_match_the_datasets():
     from advinfo.builders import BuildOptions, build_dataset
 
     for name in ("digits", "mnist5k"):
-        ds = build_dataset(name, BuildOptions(seed=0))
+        ds = build_dataset(name, BuildOptions.from_schema(seed=0))
         counts = np.bincount(ds.y_train.numpy())
-        assert FIXED_FACTS[name] == type(FIXED_FACTS[name])(ds.num_classes, len(ds.y_train), counts.min(), len(ds.y_test))
+        assert FIXED_FACTS[name] == type(FIXED_FACTS[name])(
+            ds.num_classes, len(ds.y_train), counts.min(), len(ds.y_test)
+        )
     assert GENERATED_CLASSES == {"shapes": len(SHAPE_CLASSES), "letters": len(LETTER_CLASSES)}
 
 
 def test_home_folders_are_expanded(monkeypatch):
     monkeypatch.setenv("HOME", "/home/someone")
-    entry = {"source": "imagenet", "arch": "resnet50_imagenet", "eps": 3, "path": "~/ckpt/robust.pt",
-             "sha256": "a" * 64, "format": "robustness", "images": "digits"}  # fmt: skip
+    entry = {
+        "source": "imagenet",
+        "arch": "resnet50_imagenet",
+        "eps": 3,
+        "path": "~/ckpt/robust.pt",
+        "sha256": "a" * 64,
+        "format": "robustness",
+        "images": "digits",
+    }
     config = filled({}, data__root="~/datasets", data__folders={"birds": "~/cub"}, imported=[entry])
     expand_user_paths(config)
     assert config["data"]["root"] == "/home/someone/datasets" and config["data"]["raw_root"] is None

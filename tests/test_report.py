@@ -15,19 +15,46 @@ from conftest import snakemake
 pytestmark = pytest.mark.slow
 
 CATEGORIES = ["1. Pretraining", "2. Information", "3. Inversion", "4. Transfer", "5. Distances", "6. Methods"]
-FLAGGED = ["pretrain_robustness", "fig4_weight_logvar.png", "fig5_weight_norm.png", "fig6_tsne.png",
-           "fisher_input.png", "fig1_inversion.png", "fig2_inversion_loss.png", "feature_visualisation.png",
-           "feature_manipulation.png", "inversion.html", "transfer_linear.html", "transfer_finetune.html", "transfer_robustness.html",
-           "distance.html", "gap_vs_distance_digits.png", "method_comparison.html", "method_comparison.png"]  # fmt: skip
+FLAGGED = [
+    "pretrain_robustness",
+    "fig4_weight_logvar.png",
+    "fig5_weight_norm.png",
+    "fig6_tsne.png",
+    "fisher_input.png",
+    "fig1_inversion.png",
+    "fig2_inversion_loss.png",
+    "feature_visualisation.png",
+    "feature_manipulation.png",
+    "inversion.html",
+    "transfer_linear.html",
+    "transfer_finetune.html",
+    "transfer_robustness.html",
+    "distance.html",
+    "gap_vs_distance_digits.png",
+    "method_comparison.html",
+    "method_comparison.png",
+]
 # Chromium as root in a closed network: no sandbox, and none of its background connections.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="module")
 def report(tiny_run: Path) -> Path:
-    result = snakemake(tiny_run, "--report", "results/report.html", snakefile=tiny_run / "Snakefile",
-                       overlays=(tiny_run / "imported.yaml",))  # fmt: skip
+    result = snakemake(
+        tiny_run,
+        "--report",
+        "results/report.html",
+        snakefile=tiny_run / "Snakefile",
+        overlays=(tiny_run / "imported.yaml",),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return tiny_run / "results" / "report.html"
 
@@ -38,8 +65,13 @@ def test_report_holds_every_stage_and_flagged_output_with_its_caption(report):
     assert positions == sorted(positions) or len(set(positions)) == len(CATEGORIES)
     for name in FLAGGED:
         assert name in page, f"{name} is not in the report"
-    for caption in ("The paper's Fig. 2", "Figs. 3 and 7", "Lemma 0.8", "reproduces the paper's Tables 1 and 2",
-                    "representation vulnerability of Zhu et al."):
+    for caption in (
+        "The paper's Fig. 2",
+        "Figs. 3 and 7",
+        "Lemma 0.8",
+        "reproduces the paper's Tables 1 and 2",
+        "representation vulnerability of Zhu et al.",
+    ):
         assert caption in page
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from advinfo.arat import ACCURACY_IMAGES, weight_images
 from advinfo.data import ImageDataset, model_inputs
 from advinfo.sampling import stratified_indices
-from advinfo.train import ARAT_ACCURACY_IMAGES, arat_weight_images
 
 SORTED = np.repeat(np.arange(10), 100)  # a class-sorted split: 100 images of class 0, then class 1, ...
 
@@ -76,5 +76,5 @@ def test_model_inputs_subsets_are_stratified_and_need_a_seed():
 
 def test_arat_weighs_by_every_class():
     labels = torch.from_numpy(np.repeat(np.arange(10), 300))
-    keep = arat_weight_images(labels, seed=0)
-    assert len(keep) == ARAT_ACCURACY_IMAGES and torch.bincount(labels[keep]).tolist() == [100] * 10
+    keep = weight_images(labels, seed=0)
+    assert len(keep) == ACCURACY_IMAGES and torch.bincount(labels[keep]).tolist() == [100] * 10

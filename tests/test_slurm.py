@@ -37,12 +37,26 @@ def test_tiny_config_through_the_slurm_profile_matches_a_local_run(partition, ti
     no_gpu = [f"{rule}:gpu=0" for rule in profile["set-resources"]]
     started = time.monotonic()
     result = snakemake(
-        checkout, "--profile", str(PROFILE), "--jobs", "4",
-        "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-        "--default-resources", f"slurm_partition={partition}", "mem_mb=1000", "runtime=30", "gpu=0",
-        "--set-resources", *no_gpu,
-        snakefile=checkout / "Snakefile", overlays=(pgd_only,), timeout=1800,
-    )  # fmt: skip
+        checkout,
+        "--profile",
+        str(PROFILE),
+        "--jobs",
+        "4",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--default-resources",
+        f"slurm_partition={partition}",
+        "mem_mb=1000",
+        "runtime=30",
+        "gpu=0",
+        "--set-resources",
+        *no_gpu,
+        snakefile=checkout / "Snakefile",
+        overlays=(pgd_only,),
+        timeout=1800,
+    )
     elapsed = time.monotonic() - started
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
@@ -51,8 +65,12 @@ def test_tiny_config_through_the_slurm_profile_matches_a_local_run(partition, ti
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
     finished = len(re.findall(r"Finished jobid: \d+", log))
     assert len(job_ids) == finished - 1 > 20, "every job but the local `default` one ran as a SLURM job"
-    states = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i %T", "-j", ",".join(job_ids)],
-                            capture_output=True, text=True, check=True).stdout.split("\n")  # fmt: skip
+    states = subprocess.run(
+        ["squeue", "--states=all", "-h", "-o", "%i %T", "-j", ",".join(job_ids)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
     by_id = dict(line.split() for line in states if line.strip())
     assert sorted(by_id) == sorted(job_ids) and set(by_id.values()) == {"COMPLETED"}, by_id
 

@@ -16,26 +16,64 @@ from advinfo.data import model_inputs, save_dataset
 from advinfo.features import SPLITS, write_features
 from advinfo.posterior import save_posterior
 
-WILDCARDS = SimpleNamespace(source="digits", arch="resnet_mini", method="standard", eps="0", seed="0",
-                            target="digits", dataset="digits")
+WILDCARDS = SimpleNamespace(
+    source="digits", arch="resnet_mini", method="standard", eps="0", seed="0", target="digits", dataset="digits"
+)
 PROBE = {"penalties": [0.01], "val_fraction": 0.2, "max_iter": 50, "tol": 1e-4}
-INVERSION = {"n_images": 10, "n_ood": 0, "sigma": 0.05, "step_size": 0.25, "max_iters": 3, "window": 2, "tol": 0.01,
-             "loss_threshold": 0.1, "feature_vis": {"coordinates": 2, "iterations": 2},
-             "manipulation": {"images": 2, "coordinates": 1, "eps": 1.0, "steps": 2}}  # fmt: skip
+INVERSION = {
+    "n_images": 10,
+    "n_ood": 0,
+    "sigma": 0.05,
+    "step_size": 0.25,
+    "max_iters": 3,
+    "window": 2,
+    "tol": 0.01,
+    "loss_threshold": 0.1,
+    "feature_vis": {"coordinates": 2, "iterations": 2},
+    "manipulation": {"images": 2, "coordinates": 1, "eps": 1.0, "steps": 2},
+}
 JOBS = {  # script: (params, the subsets it takes as (split, images))
     "evaluate_robustness": ({"epsilons": [0.5], "steps": 1, "n_test": 20, "norm": "l2"}, [("test", 20)]),
-    "fisher_input": ({"options": {"n_images": 10, "probes": 2, "power_iters": 1, "check_epsilons": [0.05],
-                                  "check_steps": 1, "directions": 1}}, [("test", 10)]),
+    "fisher_input": (
+        {
+            "options": {
+                "n_images": 10,
+                "probes": 2,
+                "power_iters": 1,
+                "check_epsilons": [0.05],
+                "check_steps": 1,
+                "directions": 1,
+            }
+        },
+        [("test", 10)],
+    ),
     "tsne": ({"n_images": 20, "perplexity": 5}, [("test", 20)]),
-    "mi_vulnerability": ({"options": {"n_images": 40, "critic_steps": 5, "batch_size": 16, "lr": 1e-3,
-                                      "folds": 2, "attack_steps": 1, "rounds": 1},
-                          "radii": [0.5], "norm": "l2"}, [("train", 40)]),
+    "mi_vulnerability": (
+        {
+            "options": {
+                "n_images": 40,
+                "critic_steps": 5,
+                "batch_size": 16,
+                "lr": 1e-3,
+                "folds": 2,
+                "attack_steps": 1,
+                "rounds": 1,
+            },
+            "radii": [0.5],
+            "norm": "l2",
+        },
+        [("train", 40)],
+    ),
     "invert": ({"options": INVERSION, "ood": None}, [("test", 10)]),
-    "linear_probe": ({"probe": PROBE, "attack": {"epsilons": [0.5], "steps": 1, "n_test": 20, "norm": "l2"}},
-                     [("test", 20)]),
-    "task2vec_embedding": ({"probe": PROBE, "task2vec": {"n_images": 30, "batch_size": 16}, "reference": "digits",
-                            "seed": 0}, [("train", 30)]),
-}  # fmt: skip
+    "linear_probe": (
+        {"probe": PROBE, "attack": {"epsilons": [0.5], "steps": 1, "n_test": 20, "norm": "l2"}},
+        [("test", 20)],
+    ),
+    "task2vec_embedding": (
+        {"probe": PROBE, "task2vec": {"n_images": 30, "batch_size": 16}, "reference": "digits", "seed": 0},
+        [("train", 30)],
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +83,28 @@ def sorted_run(tmp_path_factory, trained_digits_model, digits):
     model, _, meta = trained_digits_model
     save_model(model, {**meta, "weights_sha256": weights_hash(model)}, root / "model.pt")
     order_train, order_test = torch.argsort(digits.y_train, stable=True), torch.argsort(digits.y_test, stable=True)
-    by_class = type(digits)(digits.name, digits.x_train[order_train], digits.y_train[order_train],
-                            digits.x_test[order_test], digits.y_test[order_test], digits.classes)  # fmt: skip
+    by_class = type(digits)(
+        digits.name,
+        digits.x_train[order_train],
+        digits.y_train[order_train],
+        digits.x_test[order_test],
+        digits.y_test[order_test],
+        digits.classes,
+    )
     save_dataset(by_class, root / "digits.npz")
     save_posterior({k: torch.full_like(v, -8.0) for k, v in model.named_parameters()}, {}, root / "posterior.h5")
     splits = {s: model_inputs(by_class, s, 8, torch.device("cpu")) for s in SPLITS}
-    attrs = {"source": "digits", "arch": "resnet_mini", "method": "standard", "eps": 0.0, "seed": 0, "target": "digits",
-             "num_classes": 10, "weights_sha256": weights_hash(model), "advinfo_version": "test"}  # fmt: skip
+    attrs = {
+        "source": "digits",
+        "arch": "resnet_mini",
+        "method": "standard",
+        "eps": 0.0,
+        "seed": 0,
+        "target": "digits",
+        "num_classes": 10,
+        "weights_sha256": weights_hash(model),
+        "advinfo_version": "test",
+    }
     write_features(root / "features.h5", model, splits, attrs, progress=False)
     return root
 
@@ -68,15 +121,27 @@ def test_each_job_measures_every_class_of_a_class_sorted_split(script, sorted_ru
 
     monkeypatch.setattr(advinfo.data, "model_inputs", spy)
     params, expected = JOBS[script]
-    files = {"model": str(sorted_run / "model.pt"), "dataset": str(sorted_run / "digits.npz"),
-             "source": str(sorted_run / "digits.npz"), "posterior": str(sorted_run / "posterior.h5"),
-             "features": str(sorted_run / "features.h5")}  # fmt: skip
+    files = {
+        "model": str(sorted_run / "model.pt"),
+        "dataset": str(sorted_run / "digits.npz"),
+        "source": str(sorted_run / "digits.npz"),
+        "posterior": str(sorted_run / "posterior.h5"),
+        "features": str(sorted_run / "features.h5"),
+    }
     out = sorted_run / script
-    smk = SimpleNamespace(input=SimpleNamespace(**files), params=SimpleNamespace(**params, sample_seed=0),
-                          output=SimpleNamespace(json=str(out / "out.json"), csv=str(out / "out.csv"),
-                                                 h5=str(out / "out.h5"), head=str(out / "head.pt"),
-                                                 embedding=str(out / "embedding.h5")),
-                          wildcards=WILDCARDS, threads=1)  # fmt: skip
+    smk = SimpleNamespace(
+        input=SimpleNamespace(**files),
+        params=SimpleNamespace(**params, sample_seed=0),
+        output=SimpleNamespace(
+            json=str(out / "out.json"),
+            csv=str(out / "out.csv"),
+            h5=str(out / "out.h5"),
+            head=str(out / "head.pt"),
+            embedding=str(out / "embedding.h5"),
+        ),
+        wildcards=WILDCARDS,
+        threads=1,
+    )
     runs = []
     for _ in range(2):  # a second model gets the same images
         taken.clear()
@@ -93,7 +158,7 @@ def test_training_monitors_every_class(digits, monkeypatch):
     """The held-out images scored after each epoch of pretraining and fine-tuning."""
     import advinfo.finetune
     import advinfo.pretrain
-    from advinfo.train import TrainConfig
+    from advinfo.train_config import TrainConfig
 
     order = torch.argsort(digits.y_test, stable=True)
     by_class = type(digits)(**{**vars(digits), "x_test": digits.x_test[order], "y_test": digits.y_test[order]})
@@ -107,9 +172,19 @@ def test_training_monitors_every_class(digits, monkeypatch):
 
     for module in (advinfo.pretrain, advinfo.finetune):
         monkeypatch.setattr(module, "model_inputs", spy)
-    cfg = TrainConfig(epochs=1, batch_size=256)
-    model, _, _ = advinfo.pretrain.pretrain(by_class, "resnet_mini", cfg, 8, width=4, monitor_size=20,
-                                            device=torch.device("cpu"), progress=False, sample_seed=0)  # fmt: skip
-    advinfo.finetune.finetune(model, by_class, 1, cfg, 8, monitor_size=20, device=torch.device("cpu"), progress=False,
-                              sample_seed=0)  # fmt: skip
+    cfg = TrainConfig.from_schema(epochs=1, batch_size=256)
+    model, _, _ = advinfo.pretrain.pretrain(
+        by_class,
+        "resnet_mini",
+        cfg,
+        8,
+        width=4,
+        monitor_size=20,
+        device=torch.device("cpu"),
+        progress=False,
+        sample_seed=0,
+    )
+    advinfo.finetune.finetune(
+        model, by_class, 1, cfg, 8, monitor_size=20, device=torch.device("cpu"), progress=False, sample_seed=0
+    )
     assert monitored == [set(range(10))] * 2

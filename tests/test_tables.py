@@ -18,8 +18,15 @@ from advinfo.tables import (
 
 
 def record(method: str, eps: float, seed: int, clean: float, robust: float) -> dict:
-    return {"source": "shapes", "arch": "resnet_mini", "method": method, "eps": eps, "seed": seed,
-            "clean_acc": clean, "robust_acc": {"0.5": robust}}  # fmt: skip
+    return {
+        "source": "shapes",
+        "arch": "resnet_mini",
+        "method": method,
+        "eps": eps,
+        "seed": seed,
+        "clean_acc": clean,
+        "robust_acc": {"0.5": robust},
+    }
 
 
 def test_tidy_table_has_one_row_per_model_and_test_eps():
@@ -31,8 +38,12 @@ def test_tidy_table_has_one_row_per_model_and_test_eps():
 
 
 def test_markdown_reports_mean_std_over_seeds_and_bolds_the_best():
-    records = [record("standard", 0.0, 0, 90, 10), record("standard", 0.0, 1, 92, 12),
-               record("pgd", 0.5, 0, 70, 40), record("pgd", 0.5, 1, 72, 44)]  # fmt: skip
+    records = [
+        record("standard", 0.0, 0, 90, 10),
+        record("standard", 0.0, 1, 92, 12),
+        record("pgd", 0.5, 0, 70, 40),
+        record("pgd", 0.5, 1, 72, 44),
+    ]
     text = robustness_markdown(robustness_table(records, [1.0] * 4))
     lines = [line for line in text.splitlines() if line.startswith("| resnet_mini")]
     assert lines[0] == "| resnet_mini | standard | 0 | 2 | **91.0 ± 1.4** | 11.0 ± 1.4 |"
@@ -40,10 +51,20 @@ def test_markdown_reports_mean_std_over_seeds_and_bolds_the_best():
     assert "robust @ ε=0.5" in text
 
 
-def transfer_record(method: str, eps: float, seed: int, target: str, mode: str, clean: float,
-                    robust: dict[str, float]) -> dict:  # fmt: skip
-    return {"source": "shapes", "arch": "resnet_mini", "method": method, "eps": eps, "seed": seed,
-            "target": target, "mode": mode, "clean_acc": clean, "robust_acc": robust}  # fmt: skip
+def transfer_record(
+    method: str, eps: float, seed: int, target: str, mode: str, clean: float, robust: dict[str, float]
+) -> dict:
+    return {
+        "source": "shapes",
+        "arch": "resnet_mini",
+        "method": method,
+        "eps": eps,
+        "seed": seed,
+        "target": target,
+        "mode": mode,
+        "clean_acc": clean,
+        "robust_acc": robust,
+    }
 
 
 TRANSFER = [
@@ -85,23 +106,42 @@ def test_robustness_pivot_has_a_row_per_target_and_attack_radius():
     table = transfer_table(TRANSFER)
     long = robustness_long(table[table["mode"] == "linear"])
     frame = pivot_sections(long, ["target", "test ε"], "accuracy")[0][1]
-    assert frame.values.tolist()[:2] == [["digits", "0.25", "11.0 ± 1.4", "**62.0 ± 2.8**"],
-                                         ["digits", "0.5", "3.0 ± 1.4", "**42.0 ± 2.8**"]]  # fmt: skip
+    assert frame.values.tolist()[:2] == [
+        ["digits", "0.25", "11.0 ± 1.4", "**62.0 ± 2.8**"],
+        ["digits", "0.5", "3.0 ± 1.4", "**42.0 ± 2.8**"],
+    ]
 
 
 def test_distance_table_is_tidy_and_pivots_to_a_matrix_per_measure():
     ref = "shapes/resnet_mini/standard-eps0-seed0"
     records = [
         {"measure": "task2vec", "source": "shapes", "target": "digits", "distance": 0.2, "reference": ref},
-        {"measure": "emd", "source": "shapes", "target": "letters", "distance": 3.0, "similarity": 0.97,
-         "reference": ref, "gamma": 0.01},
-        {"measure": "emd", "source": "shapes", "target": "digits", "distance": 2.0, "similarity": 0.98,
-         "reference": ref, "gamma": 0.01},
-    ]  # fmt: skip
+        {
+            "measure": "emd",
+            "source": "shapes",
+            "target": "letters",
+            "distance": 3.0,
+            "similarity": 0.97,
+            "reference": ref,
+            "gamma": 0.01,
+        },
+        {
+            "measure": "emd",
+            "source": "shapes",
+            "target": "digits",
+            "distance": 2.0,
+            "similarity": 0.98,
+            "reference": ref,
+            "gamma": 0.01,
+        },
+    ]
     table = distance_table(records)
     assert list(table.columns) == ["measure", "source", "target", "distance", "similarity", "reference"]
-    assert table[["measure", "target"]].values.tolist() == [["emd", "digits"], ["emd", "letters"],
-                                                            ["task2vec", "digits"]]  # fmt: skip
+    assert table[["measure", "target"]].values.tolist() == [
+        ["emd", "digits"],
+        ["emd", "letters"],
+        ["task2vec", "digits"],
+    ]
     assert table["similarity"].isna().tolist() == [False, False, True]
     sections = distance_sections(table)
     assert [title.split(" distance")[0] for title, _ in sections] == ["EMD", "Task2Vec"]
@@ -113,26 +153,49 @@ def test_distance_table_is_tidy_and_pivots_to_a_matrix_per_measure():
 
 def test_inversion_table_is_tidy_and_pivots_each_metric_with_the_right_best():
     def result(method, eps, psnr, iters):
-        records = [{"variant": v, "image": i, "in_distribution": i < 2, "psnr": psnr + i, "ssim": 0.1 * i,
-                    "final_loss": 0.1, "clean_loss": 0.1, "iterations": 50, "iterations_to_threshold": iters,
-                    "noise_feature_change": 0.05 * (i + 1)}
-                   for v in ("inversion", "effective") for i in range(3)]  # fmt: skip
+        records = [
+            {
+                "variant": v,
+                "image": i,
+                "in_distribution": i < 2,
+                "psnr": psnr + i,
+                "ssim": 0.1 * i,
+                "final_loss": 0.1,
+                "clean_loss": 0.1,
+                "iterations": 50,
+                "iterations_to_threshold": iters,
+                "noise_feature_change": 0.05 * (i + 1),
+            }
+            for v in ("inversion", "effective")
+            for i in range(3)
+        ]
         return {"source": "shapes", "arch": "resnet_mini", "method": method, "eps": eps, "seed": 0, "records": records}
 
     table = inversion_table([result("pgd", 0.5, 20.0, 10), result("standard", 0.0, 10.0, 40)])
-    assert len(table) == 2 * 2 * 3 and list(table.columns[:8]) == ["source", "arch", "method", "eps", "seed",
-                                                                     "variant", "images", "image"]  # fmt: skip
+    assert len(table) == 2 * 2 * 3 and list(table.columns[:8]) == [
+        "source",
+        "arch",
+        "method",
+        "eps",
+        "seed",
+        "variant",
+        "images",
+        "image",
+    ]
     assert table["images"].tolist()[:3] == ["source", "source", "out-of-distribution"]
     sections = dict(inversion_sections(table))
     psnr = sections["PSNR (dB) against the original — Source: shapes (resnet_mini)"]
     assert list(psnr.columns) == ["variant", "images", "standard", "pgd ε=0.5"]
     row = psnr[(psnr["variant"] == "inversion") & (psnr["images"] == "source")].iloc[0]
     assert row["standard"] == "10.5" and row["pgd ε=0.5"] == "**20.5**"  # mean over the source images
-    iters = sections["iterations to the loss threshold (median over images that reach it) — Source: shapes (resnet_mini)"]
+    iters = sections[
+        "iterations to the loss threshold (median over images that reach it) — Source: shapes (resnet_mini)"
+    ]
     assert iters.iloc[0]["pgd ε=0.5"] == "**10**", "fewer iterations are better"
     ssim = sections["SSIM against the original — Source: shapes (resnet_mini)"]
     assert ssim.iloc[0]["standard"] in ("0.200", "**0.200**")
-    change = sections["||f_{w+n}(x) − f_w(x)|| / ||f_w(x)||: how far the posterior's weight noise moves z — Source: shapes (resnet_mini)"]
+    title = "||f_{w+n}(x) − f_w(x)|| / ||f_w(x)||: how far the posterior's weight noise moves z"
+    change = sections[f"{title} — Source: shapes (resnet_mini)"]
     source = change[(change["variant"] == "inversion") & (change["images"] == "source")].iloc[0]
     assert source["standard"] in ("0.075", "**0.075**")  # mean of 0.05 and 0.10 over the source images
 

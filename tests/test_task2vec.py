@@ -47,7 +47,7 @@ def test_squared_grads_equal_a_per_image_autograd_loop(network):
         network.zero_grad()
         F.cross_entropy(network(x[i : i + 1]), y[i : i + 1]).backward()
         for n in names:
-            expected[n] += params[n].grad**2
+            expected[n] += params[n].grad ** 2
     for n in names:
         torch.testing.assert_close(got[n], expected[n], rtol=1e-4, atol=1e-10)
     assert not network.training

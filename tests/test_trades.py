@@ -7,14 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from advinfo.augment import epoch_generator
 from advinfo.models import Normalize, resnet_mini
-from advinfo.train import (
-    TrainConfig,
-    Trainer,
-    epoch_generator,
-    make_trades_attack,
-    trades_kl,
-)
+from advinfo.trades import trades_attack, trades_kl
+from advinfo.train import Trainer
+from advinfo.train_config import TrainConfig
 
 
 def test_trades_kl_is_kl_from_the_clean_to_the_adversarial_prediction():
@@ -33,22 +30,24 @@ def model() -> torch.nn.Module:
 
 
 def test_the_inner_maximisation_raises_the_kl_within_the_ball(model):
-    cfg = TrainConfig(method="trades", eps=0.5, attack_steps=5)
+    cfg = TrainConfig.from_schema(method="trades", eps=0.5, attack_steps=5)
     x = torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     model.eval()
     with torch.no_grad():
         p_clean = F.softmax(model(x), dim=1)
-    x_adv = make_trades_attack(model, cfg)(x, p_clean, torch.Generator().manual_seed(2))
+    x_adv = trades_attack(model, cfg)(x, p_clean, torch.Generator().manual_seed(2))
     assert ((x_adv - x).flatten(1).norm(dim=1) <= 0.5 + 1e-5).all() and x_adv.min() >= 0 and x_adv.max() <= 1
-    start = TrainConfig(method="trades", eps=0.5, attack_steps=1, step_size_factor=0.0)  # the random start only
-    x_start = make_trades_attack(model, start)(x, p_clean, torch.Generator().manual_seed(2))
+    start = TrainConfig.from_schema(
+        method="trades", eps=0.5, attack_steps=1, step_size_factor=0.0
+    )  # the random start only
+    x_start = trades_attack(model, start)(x, p_clean, torch.Generator().manual_seed(2))
     with torch.no_grad():
         kl_adv, kl_start = trades_kl(model(x_adv), p_clean), trades_kl(model(x_start), p_clean)
     assert kl_adv.mean() > 2 * kl_start.mean() > 0
 
 
 def test_the_trades_loss_is_clean_cross_entropy_plus_beta_times_the_kl(model):
-    cfg = TrainConfig(method="trades", eps=0.5, attack_steps=3, trades_beta=4.0)
+    cfg = TrainConfig.from_schema(method="trades", eps=0.5, attack_steps=3, trades_beta=4.0)
     trainer = Trainer(model, cfg, steps_per_epoch=1)
     x, y = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(3)), torch.arange(6) % 5
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -59,7 +58,7 @@ def test_the_trades_loss_is_clean_cross_entropy_plus_beta_times_the_kl(model):
     model.eval()
     with torch.no_grad():
         p_clean = F.softmax(model(x), dim=1)
-    x_adv = make_trades_attack(model, cfg)(x, p_clean, epoch_generator(0, 0, x.device))
+    x_adv = trades_attack(model, cfg)(x, p_clean, epoch_generator(0, 0, x.device))
     model.train()
     clean = model(x)
     expected = F.cross_entropy(clean, y) + 4.0 * trades_kl(model(x_adv), F.softmax(clean, dim=1)).mean()
@@ -74,8 +73,10 @@ def test_with_beta_zero_trades_trains_like_standard_training(model):
     images = (torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(4)) * 255).to(torch.uint8)
     labels = torch.arange(16) % 5
     states = []
-    for cfg in (TrainConfig(method="trades", eps=0.5, trades_beta=0.0, epochs=1, batch_size=16, crop_padding=0),
-                TrainConfig(method="standard", eps=0.0, epochs=1, batch_size=16, crop_padding=0)):  # fmt: skip
+    for cfg in (
+        TrainConfig.from_schema(method="trades", eps=0.5, trades_beta=0.0, epochs=1, batch_size=16, crop_padding=0),
+        TrainConfig.from_schema(method="standard", eps=0.0, epochs=1, batch_size=16, crop_padding=0),
+    ):
         net = resnet_mini(5, Normalize([0.5] * 3, [0.25] * 3), width=4)
         net.load_state_dict(model.state_dict())
         Trainer(net, cfg, steps_per_epoch=1).train_epoch(images, labels, 0, progress=False)

@@ -8,18 +8,32 @@ import pytest
 import torch
 from conftest import crash_at_epoch
 
+from advinfo.augment import augment
 from advinfo.errors import DivergenceError
 from advinfo.models import build_model
 from advinfo.pretrain import pretrain
-from advinfo.train import TrainConfig, augment, batch_slices, lr_lambda, train
+from advinfo.schedule import lr_lambda
+from advinfo.train import Trainer, batch_slices, train
+from advinfo.train_config import TrainConfig
 
 CPU = torch.device("cpu")
 
 
 def run(digits, cfg: TrainConfig, **kwargs):
     torch.set_num_threads(1)
-    return pretrain(digits, "resnet_mini", cfg, image_size=8, width=4, monitor_size=60, device=CPU,
-                    progress=False, sample_seed=0, head_probe={"penalties": [0.01]}, **kwargs)  # fmt: skip
+    return pretrain(
+        digits,
+        "resnet_mini",
+        cfg,
+        image_size=8,
+        width=4,
+        monitor_size=60,
+        device=CPU,
+        progress=False,
+        sample_seed=0,
+        head_probe={"penalties": [0.01]},
+        **kwargs,
+    )
 
 
 def test_standard_training_learns(trained_digits_model):
@@ -32,25 +46,27 @@ def test_standard_training_learns(trained_digits_model):
 
 
 def test_adversarial_training_records_robust_below_clean(digits):
-    cfg = TrainConfig(method="pgd", eps=0.5, attack_steps=2, epochs=2, batch_size=128, monitor_steps=3)
+    cfg = TrainConfig.from_schema(method="pgd", eps=0.5, attack_steps=2, epochs=2, batch_size=128, monitor_steps=3)
     _, history, _ = run(digits, cfg)
     assert all(row["robust_acc"] <= row["clean_acc"] for row in history)
     assert all(row["weight_norm"] > 0 and row["images_per_s"] > 0 for row in history)
 
 
 def test_training_is_deterministic_in_the_seed(digits):
-    cfg = TrainConfig(method="pgd", eps=0.5, attack_steps=1, epochs=1, batch_size=256)
+    cfg = TrainConfig.from_schema(method="pgd", eps=0.5, attack_steps=1, epochs=1, batch_size=256)
     a, _, _ = run(digits, cfg)
     b, _, _ = run(digits, cfg)
-    c, _, _ = run(digits, TrainConfig(method="pgd", eps=0.5, attack_steps=1, epochs=1, batch_size=256, seed=1))
-    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+    c, _, _ = run(
+        digits, TrainConfig.from_schema(method="pgd", eps=0.5, attack_steps=1, epochs=1, batch_size=256, seed=1)
+    )
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
     assert not torch.equal(a.head.weight, c.head.weight)
 
 
 @pytest.mark.parametrize("method", ["pgd", "arat", "wcmi"])  # arat's predictor and wcmi's critic resume too
 def test_interrupted_run_resumes_to_identical_weights(digits, tmp_path, monkeypatch, method):
-    cfg = TrainConfig(method=method, eps=0.5, attack_steps=1, epochs=3, batch_size=256)
+    cfg = TrainConfig.from_schema(method=method, eps=0.5, attack_steps=1, epochs=3, batch_size=256)
     reference, ref_history, _ = run(digits, cfg)
 
     resume = tmp_path / "resume.pt"
@@ -60,23 +76,23 @@ def test_interrupted_run_resumes_to_identical_weights(digits, tmp_path, monkeypa
     assert resume.exists()
     undo()
     resumed, history, _ = run(digits, cfg, resume_path=resume)
-    for (k, va), vb in zip(reference.state_dict().items(), resumed.state_dict().values()):
+    for (k, va), vb in zip(reference.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
     assert [r["train_loss"] for r in history] == [r["train_loss"] for r in ref_history]
 
 
 def test_resume_state_of_another_configuration_is_ignored(digits, tmp_path, caplog):
     resume = tmp_path / "resume.pt"
-    run(digits, TrainConfig(epochs=1, batch_size=256), resume_path=resume)
+    run(digits, TrainConfig.from_schema(epochs=1, batch_size=256), resume_path=resume)
     with caplog.at_level(logging.WARNING):
-        _, history, _ = run(digits, TrainConfig(epochs=1, batch_size=256, lr=0.05), resume_path=resume)
+        _, history, _ = run(digits, TrainConfig.from_schema(epochs=1, batch_size=256, lr=0.05), resume_path=resume)
     assert "belongs to another configuration" in caplog.text
     assert len(history) == 1
 
 
 def test_divergence_stops_at_once_saying_where(digits):
     with pytest.raises(DivergenceError, match=r"non-finite training loss .* at epoch 1, step [1-9]\b.*pretrain.lr"):
-        run(digits, TrainConfig(epochs=3, batch_size=64, lr=1e30, momentum=0.0, nesterov=False))
+        run(digits, TrainConfig.from_schema(epochs=3, batch_size=64, lr=1e30, momentum=0.0, nesterov=False))
 
 
 def test_augment_translates_each_image_by_its_own_offset():
@@ -85,7 +101,12 @@ def test_augment_translates_each_image_by_its_own_offset():
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     offsets = []
     for i in range(16):
-        matches = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(out[i], padded[i, :, dy : dy + 6, dx : dx + 6])]
+        matches = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if torch.equal(out[i], padded[i, :, dy : dy + 6, dx : dx + 6])
+        ]
         assert matches, f"image {i} is not a translated crop"
         offsets.append(matches[0])
     assert len(set(offsets)) > 1
@@ -94,9 +115,9 @@ def test_augment_translates_each_image_by_its_own_offset():
 def test_augment_flips_some_images_only():
     x = torch.rand(32, 1, 4, 4)
     out = augment(x, padding=0, flip=True, generator=torch.Generator().manual_seed(0))
-    flipped = [torch.equal(o, xi.flip(-1)) for o, xi in zip(out, x)]
-    kept = [torch.equal(o, xi) for o, xi in zip(out, x)]
-    assert all(f or k for f, k in zip(flipped, kept)) and any(flipped) and any(kept)
+    flipped = [torch.equal(o, xi.flip(-1)) for o, xi in zip(out, x, strict=True)]
+    kept = [torch.equal(o, xi) for o, xi in zip(out, x, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True)) and any(flipped) and any(kept)
 
 
 def test_a_last_batch_of_one_image_joins_the_one_before():
@@ -108,30 +129,38 @@ def test_a_last_batch_of_one_image_joins_the_one_before():
 def test_arat_trains_when_an_epoch_ends_on_one_image(digits):
     """AR-AT's predictor has a BatchNorm over the batch: one image would fail it."""
     x, y = digits.x_train[:9].expand(-1, 3, -1, -1).contiguous(), digits.y_train[:9]
-    cfg = TrainConfig(method="arat", eps=0.5, attack_steps=1, epochs=1, batch_size=4, seed=0)
+    cfg = TrainConfig.from_schema(method="arat", eps=0.5, attack_steps=1, epochs=1, batch_size=4, seed=0)
     history = train(build_model("resnet_mini", 10, width=4), cfg, (x, y), (x, y), progress=False)
     assert history[0]["train_loss"] > 0
 
 
 def test_triangle_schedule_warms_up_then_decays_to_zero():
-    f = lr_lambda(TrainConfig(epochs=10, warmup=0.2), steps_per_epoch=10)
+    f = lr_lambda(TrainConfig.from_schema(epochs=10, warmup=0.2), steps_per_epoch=10)
     values = [f(t) for t in range(100)]
     peak = max(range(100), key=values.__getitem__)
     assert peak == 19 and values[peak] == pytest.approx(1.0)
     assert values[0] < 0.1 and values[-1] < 0.02
-    assert all(a <= b for a, b in zip(values[:peak], values[1:peak + 1]))
+    assert all(a <= b for a, b in zip(values[:peak], values[1 : peak + 1], strict=True))
 
 
 def test_step_schedule_multiplies_at_milestones():
-    f = lr_lambda(TrainConfig(schedule="step", epochs=6, milestones=(2, 4), gamma=0.1), steps_per_epoch=5)
+    f = lr_lambda(TrainConfig.from_schema(schedule="step", epochs=6, milestones=(2, 4), gamma=0.1), steps_per_epoch=5)
     assert [f(t) for t in (0, 9, 10, 19, 20)] == pytest.approx([1, 1, 0.1, 0.1, 0.01])
 
 
 @pytest.mark.parametrize(
     "kwargs,message",
-    [({"method": "pgd", "eps": 0.0}, "needs eps > 0"), ({"method": "standard", "eps": 1.0}, "trains at eps 0"),
-     ({"method": "fgsm"}, "method must be one of")],
-)  # fmt: skip
+    [
+        ({"method": "pgd", "eps": 0.0}, "standard training is the one method at eps 0"),
+        ({"method": "standard", "eps": 1.0}, "standard training is the one method at eps 0"),
+        ({"schedule": "cosine"}, "schedule must be one of"),
+    ],
+)
 def test_inconsistent_train_config_is_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        TrainConfig(**kwargs)
+        TrainConfig.from_schema(**kwargs)
+
+
+def test_an_unknown_method_is_rejected_naming_the_known_ones():
+    with pytest.raises(ValueError, match="unknown training method 'fgsm'; expected one of standard, pgd"):
+        Trainer(build_model("resnet_mini", 10, width=4), TrainConfig.from_schema("fgsm", 0.5), steps_per_epoch=1)

@@ -20,8 +20,18 @@ def _transfer(acc: dict[tuple[float, str], list[float]], mode: str = "linear") -
     rows = []
     for (eps, target), values in acc.items():
         for seed, value in enumerate(values):
-            rows.append({"source": "shapes", "arch": "resnet_mini", "method": "standard" if eps == 0 else "pgd",
-                         "eps": eps, "seed": seed, "target": target, "mode": mode, "clean_acc": value})  # fmt: skip
+            rows.append(
+                {
+                    "source": "shapes",
+                    "arch": "resnet_mini",
+                    "method": "standard" if eps == 0 else "pgd",
+                    "eps": eps,
+                    "seed": seed,
+                    "target": target,
+                    "mode": mode,
+                    "clean_acc": value,
+                }
+            )
     return pd.DataFrame(rows)
 
 

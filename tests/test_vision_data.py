@@ -40,18 +40,22 @@ def write_cifar10(folder: Path, rng: np.random.Generator) -> dict[str, np.ndarra
 
 def pin_cifar10(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     """Point torchvision's MD5 table at the written files, as it is for the published ones."""
-    monkeypatch.setattr(datasets.CIFAR10, "train_list", [[f"data_batch_{i}", md5(folder / f"data_batch_{i}")]
-                                                         for i in range(1, 6)])  # fmt: skip
+    monkeypatch.setattr(
+        datasets.CIFAR10, "train_list", [[f"data_batch_{i}", md5(folder / f"data_batch_{i}")] for i in range(1, 6)]
+    )
     monkeypatch.setattr(datasets.CIFAR10, "test_list", [["test_batch", md5(folder / "test_batch")]])
-    monkeypatch.setattr(datasets.CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names",
-                                                   "md5": md5(folder / "batches.meta")})  # fmt: skip
+    monkeypatch.setattr(
+        datasets.CIFAR10,
+        "meta",
+        {"filename": "batches.meta", "key": "label_names", "md5": md5(folder / "batches.meta")},
+    )
 
 
 def test_cifar10_pickle_batches(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     arrays = write_cifar10(tmp_path / "cifar10" / "cifar-10-batches-py", rng)
     pin_cifar10(monkeypatch, tmp_path / "cifar10" / "cifar-10-batches-py")
-    ds = build_dataset("cifar10", BuildOptions(root=str(tmp_path)))
+    ds = build_dataset("cifar10", BuildOptions.from_schema(root=str(tmp_path)))
     assert ds.x_train.shape == (20, 3, 32, 32) and ds.x_test.shape == (5, 3, 32, 32)
     assert ds.classes == tuple(f"class{i}" for i in range(10))
     data, labels = arrays["data_batch_1"]
@@ -64,7 +68,7 @@ def test_modified_cifar_file_is_refused_before_unpickling(tmp_path):
     """Files that are not the published ones (their MD5 differs) are never unpickled."""
     write_cifar10(tmp_path / "cifar10" / "cifar-10-batches-py", np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"cifar10 in .*cifar10.*MD5"):
-        build_dataset("cifar10", BuildOptions(root=str(tmp_path)))
+        build_dataset("cifar10", BuildOptions.from_schema(root=str(tmp_path)))
 
 
 def write_idx_gz(path: Path, array: np.ndarray) -> None:
@@ -84,7 +88,7 @@ def test_mnist_idx_gz(tmp_path):
     for s in images:
         write_idx_gz(raw / f"{s}-images-idx3-ubyte.gz", images[s])
         write_idx_gz(raw / f"{s}-labels-idx1-ubyte.gz", labels[s])
-    ds = build_dataset("mnist", BuildOptions(root=str(tmp_path)))
+    ds = build_dataset("mnist", BuildOptions.from_schema(root=str(tmp_path)))
     assert ds.x_train.shape == (12, 1, 28, 28)
     np.testing.assert_array_equal(ds.x_train[:, 0].numpy(), images["train"])
     np.testing.assert_array_equal(ds.y_test.numpy(), labels["t10k"])
@@ -103,7 +107,7 @@ def test_svhn_mat(tmp_path, monkeypatch):
         written[split] = (x, y)
     split_list = {s: ["", f"{s}_32x32.mat", md5(root / f"{s}_32x32.mat")] for s in written}
     monkeypatch.setattr(datasets.SVHN, "split_list", split_list)
-    ds = build_dataset("svhn", BuildOptions(root=str(tmp_path)))
+    ds = build_dataset("svhn", BuildOptions.from_schema(root=str(tmp_path)))
     x, y = written["train"]
     np.testing.assert_array_equal(ds.x_train.numpy(), x.transpose(3, 2, 0, 1))
     np.testing.assert_array_equal(ds.y_train.numpy(), y[:, 0] % 10)
@@ -120,7 +124,7 @@ def test_image_folder_is_resized_and_labelled_by_folder(tmp_path):
             for i, (w, h) in enumerate(sizes):
                 pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(folder / f"{i}.png")
-    ds = build_dataset("birds", BuildOptions(folder=str(tmp_path / "birds"), size=20))
+    ds = build_dataset("birds", BuildOptions.from_schema(folder=str(tmp_path / "birds"), size=20))
     assert ds.x_train.shape == (6, 3, 20, 20) and ds.x_test.shape == (6, 3, 20, 20)
     assert ds.classes == ("bird_a", "bird_b")
     assert ds.y_train.tolist() == [0, 0, 0, 1, 1, 1]
@@ -131,15 +135,15 @@ def test_image_folder_with_mismatched_classes_names_the_folder(tmp_path):
         (tmp_path / split / c).mkdir(parents=True)
         Image.new("RGB", (8, 8)).save(tmp_path / split / c / "0.png")
     with pytest.raises(ValueError, match="different class folders"):
-        build_dataset("dogs", BuildOptions(folder=str(tmp_path), size=8))
+        build_dataset("dogs", BuildOptions.from_schema(folder=str(tmp_path), size=8))
     with pytest.raises(FileNotFoundError, match=r"indoor: .*nowhere/train does not exist"):
-        build_dataset("indoor", BuildOptions(folder=str(tmp_path / "nowhere"), size=8))
+        build_dataset("indoor", BuildOptions.from_schema(folder=str(tmp_path / "nowhere"), size=8))
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_missing_data_without_download_says_where_and_how(tmp_path, name):
     with pytest.raises(FileNotFoundError) as err:
-        build_dataset(name, BuildOptions(root=str(tmp_path), download=False))
+        build_dataset(name, BuildOptions.from_schema(root=str(tmp_path), download=False))
     message = str(err.value)
     assert str(tmp_path / name) in message and "data.download: true" in message
 
@@ -150,7 +154,7 @@ def test_real_mnist(tmp_path):
     raw.mkdir(parents=True)
     for gz in SHARED_MNIST.glob("*.gz"):
         shutil.copy(gz, raw)
-    ds = build_dataset("mnist", BuildOptions(root=str(tmp_path)))
+    ds = build_dataset("mnist", BuildOptions.from_schema(root=str(tmp_path)))
     assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
     assert ds.y_train[:5].tolist() == [5, 0, 4, 1, 9]  # the well-known first labels of MNIST
     assert ds.y_train.bincount().min() > 5000

@@ -24,9 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from advinfo.method import Method, training_attack
 from advinfo.models import Classifier
+from advinfo.robustness import accuracy
+from advinfo.sampling import stratified_indices
+from advinfo.train_config import TrainConfig
 
 BRANCHES = ("clean", "adv")
+ACCURACY_IMAGES = 1000  # training images whose clean accuracy weighs the two cross-entropies
 
 
 class SplitBatchNorm(nn.Module):
@@ -82,8 +87,9 @@ def bn_branch(model: nn.Module, branch: str) -> Iterator[None]:
 def predictor(dim: int, ratio: float = 0.25) -> nn.Sequential:
     """SimSiam's bottleneck predictor, Linear-BN-ReLU-Linear, hidden width ``ratio``·dim."""
     hidden = max(1, int(dim * ratio))
-    return nn.Sequential(nn.Linear(dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, dim))  # fmt: skip
+    return nn.Sequential(
+        nn.Linear(dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, dim)
+    )
 
 
 def invariance_loss(p_adv: torch.Tensor, h_clean: torch.Tensor) -> torch.Tensor:
@@ -101,7 +107,7 @@ class ARATLoss(nn.Module):
         self.model = model
         self.predictor = predictor(model.stage_channels(layer), ratio)
         self.alpha, self.layer = alpha, layer
-        self.w_adv = 0.0  # set every epoch from the clean training accuracy
+        self.w_adv = 0.0  # ARAT.start_epoch sets it from the clean training accuracy
 
     def forward(self, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, adversarial logits)."""
@@ -110,3 +116,39 @@ class ARATLoss(nn.Module):
         logits_adv, h_adv = self.model.logits_and_hidden(x_adv, self.layer)
         ce = self.w_adv * F.cross_entropy(logits_adv, y) + (1 - self.w_adv) * F.cross_entropy(logits_clean, y)
         return ce + self.alpha * invariance_loss(self.predictor(h_adv), h_clean), logits_adv
+
+
+def weight_images(labels: torch.Tensor, seed: int) -> torch.Tensor:
+    """Indices of the training images whose clean accuracy weighs the two cross-entropies:
+    ACCURACY_IMAGES of them, drawn by class (a prefix of a class-sorted dataset is one class)."""
+    return torch.from_numpy(stratified_indices(labels.cpu().numpy(), ACCURACY_IMAGES, seed)).to(labels.device)
+
+
+class ARAT(Method):
+    """AR-AT: split BatchNorm while training, the adversarial branch kept after it; the
+    reported accuracy is the adversarial one."""
+
+    def __init__(self, net: nn.Module, cfg: TrainConfig, input_shape: tuple[int, ...]) -> None:
+        super().__init__(net, cfg, input_shape)
+        self.loss = ARATLoss(net, cfg.arat_alpha, cfg.arat_layer)
+        self.attack = training_attack(net, cfg, cfg.attack_steps)
+
+    @staticmethod
+    def prepare(model: nn.Module) -> None:
+        split_batchnorm(model)
+
+    @property
+    def extra(self) -> nn.Module:
+        return self.loss.predictor
+
+    def adversarial(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.attack(x, y, generator)
+
+    def start_epoch(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """w_adv: the clean branch's accuracy (eval mode) on ACCURACY_IMAGES training images."""
+        keep = weight_images(labels, self.cfg.seed)
+        with bn_branch(model, "clean"):
+            self.loss.w_adv = accuracy(model, images[keep], labels[keep]) / 100
+
+    def finish(self, model: nn.Module) -> None:
+        merge_adversarial(model)

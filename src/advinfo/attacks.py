@@ -16,7 +16,7 @@ from torch import nn
 NORMS = ("l2", "linf")
 
 
-def _flat_norm(x: torch.Tensor) -> torch.Tensor:
+def flat_norm(x: torch.Tensor) -> torch.Tensor:
     """Per-sample L2 norm, shaped to broadcast against x."""
     return x.flatten(1).norm(dim=1).view(-1, *([1] * (x.ndim - 1)))
 
@@ -69,9 +69,8 @@ class PGD:
         # Gaussian direction, radius uniform in [0, eps] (as torchattacks): a start closer to x
         # than one on the sphere leaves less random direction for the k steps to undo.
         direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        direction /= _flat_norm(direction).clamp_min(1e-12)
-        radius = torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), generator=generator,
-                            device=x.device, dtype=x.dtype)  # fmt: skip
+        direction /= flat_norm(direction).clamp_min(1e-12)
+        radius = torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), generator=generator, device=x.device, dtype=x.dtype)
         return direction * self.eps * radius
 
     def _project(self, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
@@ -79,17 +78,15 @@ class PGD:
         if self.norm == "linf":
             delta = delta.clamp(-self.eps, self.eps)
         else:
-            delta = delta * (self.eps / _flat_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
+            delta = delta * (self.eps / flat_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
         return (x + delta).clamp(0.0, 1.0) - x
 
     def _ascent(self, grad: torch.Tensor) -> torch.Tensor:
         if self.norm == "linf":
             return grad.sign()
-        return grad / _flat_norm(grad).clamp_min(1e-12)
+        return grad / flat_norm(grad).clamp_min(1e-12)
 
-    def __call__(
-        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Adversarial images x + delta, same shape as x, detached."""
         if self.eps == 0:
             return x.detach()
@@ -118,8 +115,9 @@ class PGD:
         return (x + delta).detach()
 
     @staticmethod
-    def _update_best(best: torch.Tensor, best_loss: torch.Tensor, delta: torch.Tensor,
-                     loss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    def _update_best(
+        best: torch.Tensor, best_loss: torch.Tensor, delta: torch.Tensor, loss: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         better = loss > best_loss
         mask = better.view(-1, *([1] * (delta.ndim - 1)))
         return torch.where(mask, delta, best), torch.where(better, loss, best_loss)

@@ -9,23 +9,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from advinfo import synthetic, vision_data
 from advinfo.data import ImageDataset
+from advinfo.schema import FromSchema
 
 
 @dataclass(frozen=True)
-class BuildOptions:
-    """How to build a dataset: sizes of generated ones, where real ones live."""
+class BuildOptions(FromSchema):
+    """How to build a dataset: sizes of generated ones, where real ones live (``from_schema``:
+    the schema's ``data`` defaults)."""
 
-    n_train: int = 4000  # generated datasets only
-    n_test: int = 1000
-    seed: int = 0
-    root: str = "resources/datasets"  # torchvision datasets: their files are under root/<name>
-    download: bool = False  # torchvision datasets: fetch missing files
+    SECTION: ClassVar[str] = "data"
+
+    n_train: int  # generated datasets only
+    n_test: int
+    seed: int
+    root: str  # torchvision datasets: their files are under root/<name>
+    download: bool  # torchvision datasets: fetch missing files
     folder: str | None = None  # image-folder datasets: the folder with train/ and test/
     size: int = 32  # real datasets of mixed image sizes are resized and cropped to size x size
     workers: int = 0  # decoding processes for real datasets
@@ -59,8 +64,9 @@ def _mnist5k(opts: BuildOptions) -> Arrays:
     return x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(10))
 
 
-def _generated(make: Callable[[int, int, int], tuple[np.ndarray, np.ndarray]], size: int,
-               classes: tuple[str, ...]) -> Callable[[BuildOptions], Arrays]:  # fmt: skip
+def _generated(
+    make: Callable[[int, int, int], tuple[np.ndarray, np.ndarray]], size: int, classes: tuple[str, ...]
+) -> Callable[[BuildOptions], Arrays]:
     def build(opts: BuildOptions) -> Arrays:
         x_tr, y_tr = make(opts.n_train, size, opts.seed)
         x_te, y_te = make(opts.n_test, size, opts.seed + 1_000_003)
@@ -90,8 +96,10 @@ def _read(name: str, opts: BuildOptions) -> Arrays:
     raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(known)} or a data.folders entry")
 
 
-def build_dataset(name: str, opts: BuildOptions = BuildOptions()) -> ImageDataset:
-    """Build dataset ``name`` from its source (package data, generator, torchvision files, folder)."""
+def build_dataset(name: str, opts: BuildOptions | None = None) -> ImageDataset:
+    """Build dataset ``name`` from its source (package data, generator, torchvision files, folder),
+    with the schema's options unless given."""
+    opts = opts or BuildOptions.from_schema()
     x_tr, y_tr, x_te, y_te, classes = _read(name, opts)
     return ImageDataset(
         name,

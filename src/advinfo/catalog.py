@@ -14,8 +14,19 @@ from typing import Any
 GENERATED_DATASETS = ("shapes", "letters")  # sized by data.n_train and data.n_test
 EMBEDDED_DATASETS = ("digits", "mnist5k", *GENERATED_DATASETS)  # need no files (builders.BUILDERS)
 # Read from torchvision's on-disk layouts (vision_data.TORCHVISION).
-TORCHVISION_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "stl10", "flowers102",
-                        "aircraft", "cars", "dtd", "food101")  # fmt: skip
+TORCHVISION_DATASETS = (
+    "cifar10",
+    "cifar100",
+    "mnist",
+    "fashion_mnist",
+    "svhn",
+    "stl10",
+    "flowers102",
+    "aircraft",
+    "cars",
+    "dtd",
+    "food101",
+)
 GENERATED_CLASSES = {"shapes": 10, "letters": 26}  # synthetic.SHAPE_CLASSES, synthetic.LETTER_CLASSES
 # The files torchvision's ImageFolder reads (torchvision.datasets.folder.IMG_EXTENSIONS).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")

@@ -44,9 +44,11 @@ def check_classes(meta: dict[str, Any], ds: ImageDataset, model_path: str | Path
     index other outputs: accuracy near 0 and a wrong posterior, quietly)."""
     names = [str(c) for c in meta.get("classes", [])]
     if meta["num_classes"] != ds.num_classes or (names and names != list(ds.classes)):
-        raise ValueError(f"model {model_path} has {meta['num_classes']} classes ({_first(names)}), but dataset "
-                         f"{dataset_path} has {ds.num_classes} ({_first(list(ds.classes))}) — expected the dataset "
-                         f"the model was trained on (for an imported model: its imported[].images)")  # fmt: skip
+        raise ValueError(
+            f"model {model_path} has {meta['num_classes']} classes ({_first(names)}), but dataset "
+            f"{dataset_path} has {ds.num_classes} ({_first(list(ds.classes))}) — expected the dataset "
+            f"the model was trained on (for an imported model: its imported[].images)"
+        )
 
 
 def load_source_dataset(path: str | Path, meta: dict[str, Any], model_path: str | Path) -> ImageDataset:

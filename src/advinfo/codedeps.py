@@ -20,15 +20,23 @@ from collections.abc import Iterable
 from pathlib import Path
 
 PACKAGE = "advinfo"
-# Package metadata, logging, atomic files, errors, config checking and the grid's names, GPU
-# placement, process launching, and the model-file format.
-SUPPORT = frozenset({"__init__", "logs", "fileio", "errors", "config", "codedeps", "preflight", "catalog", "device",
-                     "distributed", "checkpoint"})  # fmt: skip
-# What only one training method runs while training (the other modules are shared by all).
-METHOD_MODULES = {"arat": ("arat",), "wcmi": ("mutual_info", "probe", "features")}
+# Package metadata, logging, atomic files, errors, config checking, the schema's defaults and
+# the fields of a training run (a job's values reach it as Snakemake params, so a changed value
+# reruns it), the grid's names and parameters, GPU placement, process launching, and the
+# model-file format.
+SUPPORT = frozenset(
+    {"__init__", "logs", "fileio", "errors", "config", "schema", "grid", "codedeps", "preflight", "catalog", "device"}
+    | {"distributed", "checkpoint", "train_config"}
+)
+# The modules only one training method runs (advinfo.methods.METHODS; the others are shared).
+METHOD_MODULES = {"trades": ("trades",), "arat": ("arat",), "wcmi": ("wcmi", "mutual_info", "probe", "features")}
 # What builds each kind of dataset besides builders.py (catalog.dataset_kind).
-BUILDER_MODULES = {"generated": ("synthetic",), "embedded": (), "torchvision": ("vision_data",),
-                   "folder": ("vision_data",)}  # fmt: skip
+BUILDER_MODULES = {
+    "generated": ("synthetic",),
+    "embedded": (),
+    "torchvision": ("vision_data",),
+    "folder": ("vision_data",),
+}
 
 
 def other_methods(method: str) -> tuple[str, ...]:

@@ -10,12 +10,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advinfo.config import MODEL_KEYS, format_eps
+from advinfo.grid import MODEL_KEYS, STANDARD, format_eps
 from advinfo.tables import table_cell
 
 COMPARISON_COLUMNS = ["clean_acc", "robust_acc", "transfer_gap", "mi_clean", "mi_adv", "vulnerability"]
-HEADERS = {"clean_acc": "clean acc. (%)", "robust_acc": "robust acc. @ ε (%)", "transfer_gap": "transfer gap (points)",
-           "mi_clean": "I(X;Z) (nats)", "mi_adv": "worst-case I (nats)", "vulnerability": "vulnerability (nats)"}  # fmt: skip
+HEADERS = {
+    "clean_acc": "clean acc. (%)",
+    "robust_acc": "robust acc. @ ε (%)",
+    "transfer_gap": "transfer gap (points)",
+    "mi_clean": "I(X;Z) (nats)",
+    "mi_adv": "worst-case I (nats)",
+    "vulnerability": "vulnerability (nats)",
+}
 
 
 def _transfer_gaps(transfer: pd.DataFrame, mode: str) -> pd.DataFrame:
@@ -28,8 +34,13 @@ def _transfer_gaps(transfer: pd.DataFrame, mode: str) -> pd.DataFrame:
     return merged.groupby(MODEL_KEYS, as_index=False)["transfer_gap"].mean()
 
 
-def comparison_table(robustness: Sequence[dict[str, Any]], mutual_info: Sequence[dict[str, Any]],
-                     transfer: pd.DataFrame | None, radii: Sequence[float], mode: str) -> pd.DataFrame:  # fmt: skip
+def comparison_table(
+    robustness: Sequence[dict[str, Any]],
+    mutual_info: Sequence[dict[str, Any]],
+    transfer: pd.DataFrame | None,
+    radii: Sequence[float],
+    mode: str,
+) -> pd.DataFrame:
     """One row per compared radius ε and model trained at ε (or standard): clean accuracy,
     robust accuracy under PGD at ε, transfer gap, and I(X;Z) clean and worst case at ε."""
     info = {tuple(r[k] for k in MODEL_KEYS): {row["eps"]: row for row in r["radii"]} for r in mutual_info}
@@ -40,9 +51,15 @@ def comparison_table(robustness: Sequence[dict[str, Any]], mutual_info: Sequence
                 continue
             key = tuple(rec[k] for k in MODEL_KEYS)
             mi = info.get(key, {}).get(eps, {})
-            rows.append({**dict(zip(MODEL_KEYS, key)), "compare_eps": eps, "clean_acc": rec["clean_acc"],
-                         "robust_acc": rec["robust_acc"].get(format_eps(eps), np.nan),
-                         **{k: mi.get(k, np.nan) for k in ("mi_clean", "mi_adv", "vulnerability")}})  # fmt: skip
+            rows.append(
+                {
+                    **dict(zip(MODEL_KEYS, key, strict=True)),
+                    "compare_eps": eps,
+                    "clean_acc": rec["clean_acc"],
+                    "robust_acc": rec["robust_acc"].get(format_eps(eps), np.nan),
+                    **{k: mi.get(k, np.nan) for k in ("mi_clean", "mi_adv", "vulnerability")},
+                }
+            )
     table = pd.DataFrame(rows)
     if table.empty:
         raise ValueError(f"no model is trained at the compared radii {list(radii)} or is standard")
@@ -50,9 +67,12 @@ def comparison_table(robustness: Sequence[dict[str, Any]], mutual_info: Sequence
         table["transfer_gap"] = np.nan
     else:  # the standard model's gap is its own accuracy minus itself: 0
         table = table.merge(_transfer_gaps(transfer, mode), on=MODEL_KEYS, how="left")
-    order = {m: i for i, m in enumerate(["standard", "pgd", "trades", "arat", "wcmi"])}
-    table = table.sort_values(["source", "arch", "compare_eps", "method", "seed"],
-                              key=lambda c: c.map(order) if c.name == "method" else c, ignore_index=True)  # fmt: skip
+    order = {m: i for i, m in enumerate([STANDARD, "pgd", "trades", "arat", "wcmi"])}
+    table = table.sort_values(
+        ["source", "arch", "compare_eps", "method", "seed"],
+        key=lambda c: c.map(order) if c.name == "method" else c,
+        ignore_index=True,
+    )
     return table[["source", "arch", "compare_eps", "method", "eps", "seed", *COMPARISON_COLUMNS]]
 
 

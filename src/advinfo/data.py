@@ -125,8 +125,15 @@ def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
     return x.mean(dim=1).tolist(), std.tolist()
 
 
-def model_inputs(ds: ImageDataset, split: str, image_size: int, device: torch.device, limit: int | None = None,
-                 seed: int | None = None, balanced: bool = False) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def model_inputs(
+    ds: ImageDataset,
+    split: str,
+    image_size: int,
+    device: torch.device,
+    limit: int | None = None,
+    seed: int | None = None,
+    balanced: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images (N, 3, S, S) and labels of ``split`` on ``device``: all of them, or ``limit``
     drawn by class (:func:`sampling.stratified_indices` with ``seed`` and ``balanced``)."""
     x, y = ds.split(split)

@@ -86,4 +86,3 @@ def job_devices(threads: int, count: int = 1) -> list[torch.device]:
 def job_device(threads: int) -> torch.device:
     """The device of a single-process job (see :func:`job_devices`)."""
     return job_devices(threads)[0]
-

@@ -46,7 +46,9 @@ def task2vec_distance(fisher_a: np.ndarray, fisher_b: np.ndarray) -> float:
     (so it ignores a common scale and weighs every filter alike); 0 for equal tasks."""
     fa, fb = np.asarray(fisher_a, np.float64), np.asarray(fisher_b, np.float64)
     if fa.shape != fb.shape:
-        raise ValueError(f"Task2Vec embeddings of different sizes ({fa.shape} vs {fb.shape}): "
-                         "they come from different reference networks")  # fmt: skip
+        raise ValueError(
+            f"Task2Vec embeddings of different sizes ({fa.shape} vs {fb.shape}): "
+            "they come from different reference networks"
+        )
     total = fa + fb + 1e-12
     return float(cosine(fa / total, fb / total))

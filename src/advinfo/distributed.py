@@ -39,3 +39,18 @@ def launch(job: Callable[..., Any], devices: list[str], *args: Any) -> None:
     ``["cuda:0", "cuda:1"]`` or ``["cpu", "cpu"]``), joined in one process group; ``job`` must be
     importable (a module-level function). An exception in any process is raised here."""
     mp.spawn(_worker, args=(len(devices), free_port(), list(devices), job, args), nprocs=len(devices), join=True)
+
+
+def world() -> tuple[int, int]:
+    """(rank, number of processes) of data-parallel training; (0, 1) without it."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def shard(batch: torch.Tensor) -> torch.Tensor:
+    """This process's contiguous share of a batch (all of it without data parallelism); the
+    remainder of a batch that does not split evenly (the epoch's last) is left out."""
+    rank, size = world()
+    per = len(batch) // size
+    return batch if size == 1 else batch[rank * per : (rank + 1) * per]

@@ -21,8 +21,17 @@ from advinfo.data import to_unit
 from advinfo.fileio import atomic_path
 
 SPLITS = ("train", "test")
-REQUIRED_ATTRS = ("source", "arch", "method", "eps", "seed", "target", "feature_dim", "weights_sha256",
-                  "advinfo_version")  # fmt: skip
+REQUIRED_ATTRS = (
+    "source",
+    "arch",
+    "method",
+    "eps",
+    "seed",
+    "target",
+    "feature_dim",
+    "weights_sha256",
+    "advinfo_version",
+)
 CHUNK_BYTES = 1 << 20  # chunks of whole rows, about 1 MiB each
 FLUSH_BYTES = 64 << 20  # features are written in blocks of about 64 MiB
 
@@ -106,8 +115,11 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def read_model_features(path: str | Path, weights_sha256: str, device: torch.device | str = "cpu",
-                        ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], dict[str, Any]]:  # fmt: skip
+def read_model_features(
+    path: str | Path,
+    weights_sha256: str,
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], dict[str, Any]]:
     """({split: (features, labels)} as tensors on ``device``, attributes) of a features file that
     must come from the weights with hash ``weights_sha256``; stale features raise naming the file."""
     splits, attrs = read_features(path)

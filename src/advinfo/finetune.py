@@ -13,7 +13,8 @@ from advinfo.checkpoint import weights_hash
 from advinfo.data import ImageDataset, model_inputs
 from advinfo.device import pick_device
 from advinfo.models import Classifier, with_head
-from advinfo.train import TrainConfig, train
+from advinfo.train import train
+from advinfo.train_config import TrainConfig
 
 
 class PartialFinetune(nn.Module):
@@ -74,11 +75,17 @@ def finetune(
     if head is None:
         head = nn.Linear(model.feature_dim, target.num_classes)
     elif head.out_features != target.num_classes:
-        raise ValueError(f"the initial head has {head.out_features} outputs, {target.name} has {target.num_classes} classes")
+        raise ValueError(
+            f"the initial head has {head.out_features} outputs, {target.name} has {target.num_classes} classes"
+        )
     tuned = with_head(model.to(device), copy.deepcopy(head))
     wrapper = PartialFinetune(tuned, trainable_stages)
     # A resume state is reused only for the same source weights and starting head.
-    run_id = {"target": target.name, "trainable_stages": trainable_stages, "image_size": image_size,
-              "weights": weights_hash(tuned)}  # fmt: skip
+    run_id = {
+        "target": target.name,
+        "trainable_stages": trainable_stages,
+        "image_size": image_size,
+        "weights": weights_hash(tuned),
+    }
     history = train(wrapper, cfg, train_set, monitor_set, resume_path, run_id, progress)
     return tuned.eval(), history

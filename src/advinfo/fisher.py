@@ -28,8 +28,9 @@ def _unit(t: torch.Tensor) -> torch.Tensor:
     return t / t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (t.ndim - 1))
 
 
-def hutchinson_trace(f: Fn, x: torch.Tensor, probes: int, generator: torch.Generator,
-                     max_batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def hutchinson_trace(
+    f: Fn, x: torch.Tensor, probes: int, generator: torch.Generator, max_batch: int = 512
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image estimate of tr(JᵀJ) = E_v ||J v||² and its standard error, with Rademacher
     probes v (entries ±1, lower variance than Gaussian ones). Several probes go through one
     jvp as copies of the batch, up to ``max_batch`` images per pass."""
@@ -46,8 +47,9 @@ def hutchinson_trace(f: Fn, x: torch.Tensor, probes: int, generator: torch.Gener
     return s.mean(0), s.std(0) / probes**0.5
 
 
-def top_eigenvalue(f: Fn, x: torch.Tensor, iters: int, generator: torch.Generator,
-                   tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def top_eigenvalue(
+    f: Fn, x: torch.Tensor, iters: int, generator: torch.Generator, tol: float = 1e-3
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image λ₁ of JᵀJ by power iteration, and the unit input direction that attains it.
 
     Stops after ``iters`` steps, or earlier once no image's estimate moves by more than
@@ -119,11 +121,15 @@ def fisher_measures(
     for eps in check_epsilons:
         worst = worst_case_change(f, x, eps, check_steps, gen)
         rand = random_change(f, x, eps, directions, gen)
-        check.append({
-            "eps": float(eps),
-            "worst_change": float(worst.mean()), "eps2_lambda1": float(eps**2 * lam.mean()),
-            "random_change": float(rand.mean()), "eps2_trace_over_n": float(eps**2 * trace.mean() / n_in),
-        })  # fmt: skip
+        check.append(
+            {
+                "eps": float(eps),
+                "worst_change": float(worst.mean()),
+                "eps2_lambda1": float(eps**2 * lam.mean()),
+                "random_change": float(rand.mean()),
+                "eps2_trace_over_n": float(eps**2 * trace.mean() / n_in),
+            }
+        )
     return {
         "n_images": len(x),
         "input_dim": n_in,

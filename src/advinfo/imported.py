@@ -28,8 +28,15 @@ FORMATS = ("robustness", "torchvision")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # torchvision ResNet name -> Classifier name (the stem holds conv1 and bn1; layer k is stage k-1)
-_RENAMES = {"conv1.": "stem.0.", "bn1.": "stem.1.", "layer1.": "stages.0.", "layer2.": "stages.1.",
-            "layer3.": "stages.2.", "layer4.": "stages.3.", "fc.": "head."}  # fmt: skip
+_RENAMES = {
+    "conv1.": "stem.0.",
+    "bn1.": "stem.1.",
+    "layer1.": "stages.0.",
+    "layer2.": "stages.1.",
+    "layer3.": "stages.2.",
+    "layer4.": "stages.3.",
+    "fc.": "head.",
+}
 
 
 class CheckpointError(ValueError):
@@ -50,8 +57,10 @@ def verify_sha256(path: str | Path, expected: str) -> None:
         raise FileNotFoundError(f"checkpoint {path} does not exist (imported[].path)")
     actual = file_sha256(path)
     if actual != expected.lower():
-        raise CheckpointError(f"checkpoint {path} has SHA-256 {actual}, but the config pins {expected}; "
-                              f"check the file or update imported[].sha256")  # fmt: skip
+        raise CheckpointError(
+            f"checkpoint {path} has SHA-256 {actual}, but the config pins {expected}; "
+            f"check the file or update imported[].sha256"
+        )
 
 
 def read_tensors(path: str | Path) -> Any:
@@ -75,13 +84,16 @@ def split_robustness(obj: Any, path: str | Path) -> tuple[dict[str, torch.Tensor
     """(network state, mean, std) of a robustness-library checkpoint."""
     state = obj.get("model", obj.get("state_dict")) if isinstance(obj, dict) else None
     if not isinstance(state, Mapping):
-        raise CheckpointError(f"checkpoint {path} is not in the robustness library's format "
-                              f"(expected a dict with 'model' or 'state_dict')")  # fmt: skip
+        raise CheckpointError(
+            f"checkpoint {path} is not in the robustness library's format "
+            f"(expected a dict with 'model' or 'state_dict')"
+        )
     prefix = "module." if any(k.startswith("module.") for k in state) else ""
     network = _strip(state, f"{prefix}model.")
     if not network or f"{prefix}normalizer.new_mean" not in state:
-        raise CheckpointError(f"checkpoint {path} lacks the robustness library's '{prefix}model.*' or "
-                              f"'{prefix}normalizer.new_mean' keys")  # fmt: skip
+        raise CheckpointError(
+            f"checkpoint {path} lacks the robustness library's '{prefix}model.*' or '{prefix}normalizer.new_mean' keys"
+        )
     mean = state[f"{prefix}normalizer.new_mean"].flatten().tolist()
     std = state[f"{prefix}normalizer.new_std"].flatten().tolist()
     return network, mean, std
@@ -123,13 +135,19 @@ def import_checkpoint(path: str | Path, sha256: str, fmt: str, arch: str) -> tup
     own = set(model.state_dict()) - {"normalize.mean", "normalize.std"}  # these come from mean and std
     absent, extra = sorted(own - set(state)), sorted(set(state) - own)
     if absent or extra:
-        raise CheckpointError(f"checkpoint {path} does not fit {arch}: missing {absent[:5]}, "
-                              f"unexpected {extra[:5]} ({len(absent)} and {len(extra)} in all)")  # fmt: skip
+        raise CheckpointError(
+            f"checkpoint {path} does not fit {arch}: missing {absent[:5]}, "
+            f"unexpected {extra[:5]} ({len(absent)} and {len(extra)} in all)"
+        )
     try:
         model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # a tensor of the wrong shape
         raise CheckpointError(f"checkpoint {path} does not fit {arch}: {err}") from err
     epoch = obj.get("epoch") if isinstance(obj, dict) else None
-    info = {"num_classes": num_classes, "mean": mean, "std": std,
-            "epoch": int(epoch) if isinstance(epoch, int | float) else None}  # fmt: skip
+    info = {
+        "num_classes": num_classes,
+        "mean": mean,
+        "std": std,
+        "epoch": int(epoch) if isinstance(epoch, int | float) else None,
+    }
     return model.eval(), info

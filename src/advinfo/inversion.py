@@ -25,22 +25,26 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from advinfo.attacks import PGD
+from advinfo.attacks import PGD, flat_norm
 from advinfo.errors import DivergenceError
+from advinfo.schema import FromSchema
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 VARIANTS = ("inversion", "noise_once", "effective")
 
 
 @dataclass(frozen=True)
-class InversionConfig:
-    """The optimisation of every inversion (the schema's ``inversion`` holds the defaults)."""
+class InversionConfig(FromSchema):
+    """The optimisation of every inversion (``from_schema``: the schema's ``inversion`` defaults)."""
+
+    SECTION: ClassVar[str] = "inversion"
 
     sigma: float  # x'(0) ~ N(0.5, σ)
     step_size: float  # L2 norm of the first step on each image; decays linearly to 0
@@ -72,7 +76,9 @@ def perturbed(model: nn.Module, logvar: dict[str, torch.Tensor], generator: torc
     return out
 
 
-def start_images(shape: tuple[int, ...], sigma: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def start_images(
+    shape: tuple[int, ...], sigma: float, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """x'(0) ~ N(0.5, σ), clamped to [0, 1]."""
     return (0.5 + sigma * torch.randn(shape, generator=generator)).clamp_(0, 1).to(device)
 
@@ -92,8 +98,7 @@ def converged(mean_losses: list[float], window: int, tol: float) -> bool:
 
 def normalised_step(x: torch.Tensor, grad: torch.Tensor, size: float) -> None:
     """x ← clamp(x − size · grad / ||grad||₂, 0, 1) per image, in place."""
-    norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (x.ndim - 1)))
-    x.sub_(size * grad / norm).clamp_(0, 1)
+    x.sub_(size * grad / flat_norm(grad).clamp_min(1e-12)).clamp_(0, 1)
 
 
 def step_sizes(first: float, iterations: int) -> np.ndarray:
@@ -101,9 +106,15 @@ def step_sizes(first: float, iterations: int) -> np.ndarray:
     return first * (1 - np.arange(iterations) / iterations)
 
 
-def invert(f: Fn, target: torch.Tensor, image_size: tuple[int, int], cfg: InversionConfig,
-           generator: torch.Generator, desc: str = "invert",
-           progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
+def invert(
+    f: Fn,
+    target: torch.Tensor,
+    image_size: tuple[int, int],
+    cfg: InversionConfig,
+    generator: torch.Generator,
+    desc: str = "invert",
+    progress: bool = True,
+) -> tuple[torch.Tensor, np.ndarray]:
     """(images, losses): x' (N, 3, H, W) minimising ||f(x') − target|| / ||target|| per image, and
     the loss of every image at every iteration, shape (iterations + 1, N); the last row is the
     final images'."""
@@ -131,9 +142,13 @@ def inversion_features(model: nn.Module) -> Fn:
     return lambda x: model.features(x, fake_relu=True)
 
 
-def invert_variants(model: nn.Module, logvar: dict[str, torch.Tensor], images: torch.Tensor,
-                    cfg: InversionConfig, progress: bool = True,
-                    ) -> tuple[dict[str, tuple[torch.Tensor, np.ndarray]], np.ndarray]:  # fmt: skip
+def invert_variants(
+    model: nn.Module,
+    logvar: dict[str, torch.Tensor],
+    images: torch.Tensor,
+    cfg: InversionConfig,
+    progress: bool = True,
+) -> tuple[dict[str, tuple[torch.Tensor, np.ndarray]], np.ndarray]:
     """({variant: (images, losses)} for inversion, noise once and the effective image of
     ``images`` (float in [0, 1]), and ||f_{w+n}(x) − f_w(x)|| / ||f_w(x)|| per image: how far the
     noise moves the features). The noise n is drawn once and shared by the two noisy variants."""
@@ -146,13 +161,21 @@ def invert_variants(model: nn.Module, logvar: dict[str, torch.Tensor], images: t
     problems = {"inversion": (f_clean, z), "noise_once": (f_noisy, z), "effective": (f_clean, z_noisy)}
     size = tuple(images.shape[2:])
     # Every variant starts from the same x'(0), so their curves differ only by the problem.
-    results = {variant: invert(f, target, size, cfg, torch.Generator().manual_seed(cfg.seed), variant, progress)
-               for variant, (f, target) in problems.items()}  # fmt: skip
+    results = {
+        variant: invert(f, target, size, cfg, torch.Generator().manual_seed(cfg.seed), variant, progress)
+        for variant, (f, target) in problems.items()
+    }
     return results, relative_distance(z_noisy, z).cpu().numpy()
 
 
-def visualise_features(model: nn.Module, coordinates: list[int], image_size: tuple[int, int], iterations: int,
-                       cfg: InversionConfig, device: torch.device) -> tuple[torch.Tensor, np.ndarray]:  # fmt: skip
+def visualise_features(
+    model: nn.Module,
+    coordinates: list[int],
+    image_size: tuple[int, int],
+    iterations: int,
+    cfg: InversionConfig,
+    device: torch.device,
+) -> tuple[torch.Tensor, np.ndarray]:
     """(images, activations): for each coordinate k, an image in [0, 1] that maximises z_k
     (normalised-gradient ascent with the inversion's decaying steps, from x'(0) ~ N(0.5, σ)),
     and z_k of that image."""
@@ -182,16 +205,24 @@ class Coordinates(nn.Module):
         return self.model.features(x)
 
 
-def manipulate_features(model: nn.Module, images: torch.Tensor, coordinates: list[int], eps: float,
-                        steps: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:  # fmt: skip
+def manipulate_features(
+    model: nn.Module, images: torch.Tensor, coordinates: list[int], eps: float, steps: int
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """(images', before, after): each image with its coordinate z_k raised as far as PGD takes it
     within an L2 pixel budget ``eps`` (Engstrom et al. 2019's feature manipulation), and z_k
     before and after."""
     clean = frozen(model)
     index = torch.as_tensor(coordinates, device=images.device)
     rows = torch.arange(len(coordinates), device=images.device)
-    attack = PGD(Coordinates(clean).eval(), eps, steps=steps, norm="l2", random_start=False, keep_best=True,
-                 loss_fn=lambda z, k: z[rows, k])  # fmt: skip
+    attack = PGD(
+        Coordinates(clean).eval(),
+        eps,
+        steps=steps,
+        norm="l2",
+        random_start=False,
+        keep_best=True,
+        loss_fn=lambda z, k: z[rows, k],
+    )
     raised = attack(images, index)
     with torch.no_grad():
         before, after = clean.features(images)[rows, index], clean.features(raised)[rows, index]
@@ -214,13 +245,21 @@ def image_quality(images: np.ndarray, originals: np.ndarray) -> tuple[np.ndarray
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     psnr = [peak_signal_noise_ratio(o, x, data_range=1.0) for x, o in zip(images, originals, strict=True)]
-    ssim = [structural_similarity(o, x, data_range=1.0, channel_axis=0, win_size=min(7, o.shape[-1] // 2 * 2 - 1))
-            for x, o in zip(images, originals, strict=True)]  # fmt: skip
+    ssim = [
+        structural_similarity(o, x, data_range=1.0, channel_axis=0, win_size=min(7, o.shape[-1] // 2 * 2 - 1))
+        for x, o in zip(images, originals, strict=True)
+    ]
     return np.asarray(psnr), np.asarray(ssim)
 
 
-def describe(results: dict[str, tuple[torch.Tensor, np.ndarray]], model: nn.Module, originals: torch.Tensor,
-             in_distribution: np.ndarray, threshold: float, feature_change: np.ndarray) -> list[dict[str, object]]:  # fmt: skip
+def describe(
+    results: dict[str, tuple[torch.Tensor, np.ndarray]],
+    model: nn.Module,
+    originals: torch.Tensor,
+    in_distribution: np.ndarray,
+    threshold: float,
+    feature_change: np.ndarray,
+) -> list[dict[str, object]]:
     """One record per (variant, image): PSNR and SSIM against the original, the final loss of the
     variant's own problem, the clean loss ||f_w(x̂) − f_w(x)|| / ||f_w(x)|| (comparable across
     variants), iterations run, the first iteration whose loss is at most ``threshold``, and the
@@ -235,9 +274,18 @@ def describe(results: dict[str, tuple[torch.Tensor, np.ndarray]], model: nn.Modu
         psnr, ssim = image_quality(x.cpu().numpy(), base)
         reached = iterations_to(losses, threshold)
         for i in range(len(base)):
-            records.append({"variant": variant, "image": i, "in_distribution": bool(in_distribution[i]),
-                            "psnr": float(psnr[i]), "ssim": float(ssim[i]), "final_loss": float(losses[-1, i]),
-                            "clean_loss": float(clean[variant][i]), "iterations": len(losses) - 1,
-                            "noise_feature_change": float(feature_change[i]),
-                            "iterations_to_threshold": None if np.isnan(reached[i]) else int(reached[i])})  # fmt: skip
+            records.append(
+                {
+                    "variant": variant,
+                    "image": i,
+                    "in_distribution": bool(in_distribution[i]),
+                    "psnr": float(psnr[i]),
+                    "ssim": float(ssim[i]),
+                    "final_loss": float(losses[-1, i]),
+                    "clean_loss": float(clean[variant][i]),
+                    "iterations": len(losses) - 1,
+                    "noise_feature_change": float(feature_change[i]),
+                    "iterations_to_threshold": None if np.isnan(reached[i]) else int(reached[i]),
+                }
+            )
     return records

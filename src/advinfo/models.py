@@ -113,9 +113,7 @@ def _pre_activation(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def _mini_stage(inplanes: int, planes: int, stride: int, blocks: int) -> nn.Sequential:
     downsample = None
     if stride != 1 or inplanes != planes:
-        downsample = nn.Sequential(
-            nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
-        )
+        downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))
     layers = [BasicBlock(inplanes, planes, stride, downsample)]
     layers += [BasicBlock(planes, planes) for _ in range(blocks - 1)]
     return nn.Sequential(*layers)
@@ -123,9 +121,7 @@ def _mini_stage(inplanes: int, planes: int, stride: int, blocks: int) -> nn.Sequ
 
 def resnet_mini(num_classes: int, normalize: Normalize, width: int = 16) -> Classifier:
     """A CPU-sized residual network: 3 stages of one BasicBlock (width, 2w, 4w)."""
-    stem = nn.Sequential(
-        nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
-    )
+    stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
     widths = (width, 2 * width, 4 * width)
     stages, inplanes = [], width
     for i, planes in enumerate(widths):
@@ -139,9 +135,7 @@ def resnet_mini(num_classes: int, normalize: Normalize, width: int = 16) -> Clas
 def narrow_resnet18(num_classes: int, normalize: Normalize, width: int) -> Classifier:
     """ResNet-18 with the CIFAR stem and stages of width, 2w, 4w and 8w channels (two
     BasicBlocks each): the paper's architecture at a width a CPU can train."""
-    stem = nn.Sequential(
-        nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
-    )
+    stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
     stages, inplanes = [], width
     for i in range(4):
         planes = width * 2**i

@@ -23,6 +23,7 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,7 @@ from scipy.stats import t as student_t
 from torch import nn
 
 from advinfo.attacks import PGD
+from advinfo.schema import FromSchema
 
 
 class SeparableCritic(nn.Module):
@@ -78,28 +80,45 @@ class PairScores(nn.Module):
         return self.critic(x, self.encoder.features(x))
 
 
-def mi_attack(encoder: nn.Module, critic: SeparableCritic, eps: float, steps: int, norm: str = "l2",
-              random_start: bool = True, step_size: float | None = None) -> PGD:  # fmt: skip
+def mi_attack(
+    encoder: nn.Module,
+    critic: SeparableCritic,
+    eps: float,
+    steps: int,
+    norm: str = "l2",
+    random_start: bool = True,
+    step_size: float | None = None,
+) -> PGD:
     """PGD that lowers the critic's Jensen–Shannon objective of (x', f(x')) within ε of x
     (step size 2.5·ε/steps unless given)."""
     scores = PairScores(encoder, critic).train(encoder.training)  # the attack restores this mode afterwards
-    return PGD(scores, eps, steps=steps, step_size=step_size, norm=norm, random_start=random_start,
-               loss_fn=lambda scores, _: -jsd_terms(scores))  # fmt: skip
+    return PGD(
+        scores,
+        eps,
+        steps=steps,
+        step_size=step_size,
+        norm=norm,
+        random_start=random_start,
+        loss_fn=lambda scores, _: -jsd_terms(scores),
+    )
 
 
 @dataclass(frozen=True)
-class EstimatorConfig:
-    """How the critic is trained and read out (the schema's information.mutual_info holds the
-    defaults of the workflow)."""
+class EstimatorConfig(FromSchema):
+    """How the critic is trained and read out; ``from_schema`` takes the workflow's defaults
+    (information.mutual_info), the critic's size is the library's."""
 
-    steps: int = 300  # Adam steps on random batches of the fitting pairs
-    batch_size: int = 128  # pairs per batch (each batch scores batch_size² pairings)
-    lr: float = 1e-3
+    SECTION: ClassVar[str] = "information.mutual_info"
+    KEYS: ClassVar[dict[str, str]] = {"steps": "critic_steps"}
+
+    steps: int  # Adam steps on random batches of the fitting pairs
+    batch_size: int  # pairs per batch (each batch scores batch_size² pairings)
+    lr: float
+    folds: int  # cross-fitting: each fold is read by a critic fitted on the others
+    seed: int = 0
     hidden: int = 256
     embed: int = 64
-    folds: int = 4  # cross-fitting: each fold is read by a critic fitted on the others
     check_every: int = 25  # steps between early-stopping checks
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -193,8 +212,15 @@ def _fields(prefix: str, est: Estimate) -> dict[str, float | list[float]]:
     return {prefix: est.value, f"{prefix}_low": est.low, f"{prefix}_high": est.high, f"{prefix}_folds": list(est.folds)}
 
 
-def vulnerability(encoder: nn.Module, x: torch.Tensor, radii: Sequence[float], cfg: EstimatorConfig,
-                  attack_steps: int = 10, rounds: int = 1, norm: str = "l2") -> list[dict[str, float]]:  # fmt: skip
+def vulnerability(
+    encoder: nn.Module,
+    x: torch.Tensor,
+    radii: Sequence[float],
+    cfg: EstimatorConfig,
+    attack_steps: int = 10,
+    rounds: int = 1,
+    norm: str = "l2",
+) -> list[dict[str, float]]:
     """Per radius ε: I(X; f(X)), its worst case within ε and their difference (nats), each
     estimate with its 95 % interval, for images x in [0, 1] (in random order).
 
@@ -213,8 +239,15 @@ def vulnerability(encoder: nn.Module, x: torch.Tensor, radii: Sequence[float], c
             x_adv = torch.cat([attack(x[idx], None, gen) for idx in batches(len(x), cfg.batch_size)])
             attacked, critic = cross_fitted_estimate(x_adv, _features(encoder, x_adv, cfg.batch_size), cfg)
             worst = min(worst, attacked, key=lambda e: e.value)
-        rows.append({"eps": float(eps), **_fields("mi_clean", clean), **_fields("mi_adv", worst),
-                     "vulnerability": clean.value - worst.value, "worst_is_clean": worst is clean})  # fmt: skip
+        rows.append(
+            {
+                "eps": float(eps),
+                **_fields("mi_clean", clean),
+                **_fields("mi_adv", worst),
+                "vulnerability": clean.value - worst.value,
+                "worst_is_clean": worst is clean,
+            }
+        )
     return rows
 
 

@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from advinfo.config import model_label  # noqa: E402
 from advinfo.fileio import atomic_path  # noqa: E402
+from advinfo.grid import STANDARD, model_label  # noqa: E402
 
 sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
 
@@ -38,10 +38,10 @@ def _source_label(frame: pd.DataFrame) -> pd.Series:
 def with_standard_baseline(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of the standard model (ε = 0) repeated under every adversarial method, so each
     method's curve against ε starts from the standard model."""
-    standard = frame[frame["method"] == "standard"]
-    methods = [m for m in frame["method"].unique() if m != "standard"] or ["standard"]
+    standard = frame[frame["method"] == STANDARD]
+    methods = [m for m in frame["method"].unique() if m != STANDARD] or [STANDARD]
     copies = [standard.assign(method=m) for m in methods]
-    return pd.concat([frame[frame["method"] != "standard"], *copies], ignore_index=True)
+    return pd.concat([frame[frame["method"] != STANDARD], *copies], ignore_index=True)
 
 
 def _legend_outside(fig: plt.Figure) -> None:
@@ -97,12 +97,16 @@ def plot_fisher(summary: pd.DataFrame, check: pd.DataFrame) -> plt.Figure:
     for ax, column, label in ((axes[0], "trace", "tr F = ‖J‖²_F"), (axes[1], "lambda1", "λ₁ of JᵀJ")):
         sns.lineplot(data=data, x="eps", y=column, hue="model", style="method", marker="o", errorbar="sd", ax=ax)
         ax.set(xlabel="training ε", ylabel=label, yscale="log", title=f"{label} of z about x")
-    ratios = pd.concat([
-        check.assign(ratio=check["worst_change"] / check["eps2_lambda1"], kind="worst δ / ε²λ₁"),
-        check.assign(ratio=check["random_change"] / check["eps2_trace_over_n"], kind="random δ / ε²·tr/n"),
-    ])  # fmt: skip
+    ratios = pd.concat(
+        [
+            check.assign(ratio=check["worst_change"] / check["eps2_lambda1"], kind="worst δ / ε²λ₁"),
+            check.assign(ratio=check["random_change"] / check["eps2_trace_over_n"], kind="random δ / ε²·tr/n"),
+        ]
+    )
     ratios = ratios.assign(model=model_name(ratios))
-    sns.lineplot(data=ratios, x="probe_eps", y="ratio", hue="model", style="kind", marker="o", errorbar="sd", ax=axes[2])
+    sns.lineplot(
+        data=ratios, x="probe_eps", y="ratio", hue="model", style="kind", marker="o", errorbar="sd", ax=axes[2]
+    )
     axes[2].axhline(1.0, color="grey", lw=0.8)
     axes[2].set(xscale="log", xlabel="‖δ‖₂", ylabel="‖z(x+δ) − z(x)‖² / prediction", title="Prop. 0.3 check")
     for ax in axes[:2]:
@@ -130,26 +134,52 @@ def plot_gap_vs_distance(gaps: pd.DataFrame, spearman: pd.DataFrame, source: str
     for ax, measure in zip(axes[0], measures, strict=True):
         sub = data[data["measure"] == measure].sort_values("distance")
         ax.axhline(0.0, color="grey", lw=0.8, zorder=0)
-        sns.lineplot(data=sub, x="distance", y="gap", hue="model", hue_order=models, palette=palette, marker="o",
-                     markersize=7, sort=True, estimator=None, ax=ax)  # fmt: skip
+        sns.lineplot(
+            data=sub,
+            x="distance",
+            y="gap",
+            hue="model",
+            hue_order=models,
+            palette=palette,
+            marker="o",
+            markersize=7,
+            sort=True,
+            estimator=None,
+            ax=ax,
+        )
         for target, point in sub.groupby("target"):
-            ax.annotate(target, (point["distance"].iloc[0], point["gap"].max()), textcoords="offset points",
-                        xytext=(0, 7), ha="center", fontsize="small")  # fmt: skip
-        lines = [(f"{r.model}: {_rank_text(r.rho, r.p_value, r.n_targets)}", palette[r.model])
-                 for r in ranks[ranks["measure"] == measure].itertuples()]  # fmt: skip
+            ax.annotate(
+                target,
+                (point["distance"].iloc[0], point["gap"].max()),
+                textcoords="offset points",
+                xytext=(0, 7),
+                ha="center",
+                fontsize="small",
+            )
+        lines = [
+            (f"{r.model}: {_rank_text(r.rho, r.p_value, r.n_targets)}", palette[r.model])
+            for r in ranks[ranks["measure"] == measure].itertuples()
+        ]
         for i, (text, colour) in enumerate(lines):  # below the axes, clear of the points
             ax.text(0.0, -0.2 - 0.075 * i, text, transform=ax.transAxes, va="top", fontsize="small", color=colour)
         name = "EMD (Cui et al.)" if measure == "emd" else "Task2Vec distance"
-        ax.set(xlabel=f"{name} from {source}", ylabel="accuracy gap, robust − standard (points)",
-               title=f"{source} → targets: {name}")  # fmt: skip
+        ax.set(
+            xlabel=f"{name} from {source}",
+            ylabel="accuracy gap, robust − standard (points)",
+            title=f"{source} → targets: {name}",
+        )
         ax.margins(x=0.12, y=0.15)
     _legend_outside(fig)
     fig.tight_layout()
     return fig
 
 
-INVERSION_ROWS = {"originals": "original", "inversion": "inversion", "noise_once": "noise once",
-                  "effective": "effective image"}  # fmt: skip
+INVERSION_ROWS = {
+    "originals": "original",
+    "inversion": "inversion",
+    "noise_once": "noise once",
+    "effective": "effective image",
+}
 
 
 def _mosaic(rows: list[np.ndarray], gap: int = 1) -> np.ndarray:
@@ -211,8 +241,11 @@ def plot_feature_visualisation(models: list[tuple[str, dict]]) -> plt.Figure:
         picture = _mosaic([vis["images"]])
         ax.imshow(picture, interpolation="nearest")
         w = vis["images"].shape[3] + 1
-        ax.set_xticks([w * i + w / 2 - 1 for i in range(len(vis["coordinates"]))],
-                      [f"z[{c}]" for c in vis["coordinates"]], fontsize="small")  # fmt: skip
+        ax.set_xticks(
+            [w * i + w / 2 - 1 for i in range(len(vis["coordinates"]))],
+            [f"z[{c}]" for c in vis["coordinates"]],
+            fontsize="small",
+        )
         ax.set_yticks([])
         ax.grid(False)
         ax.set_title(label, fontsize="medium")
@@ -226,8 +259,12 @@ def plot_feature_manipulation(models: list[tuple[str, dict]]) -> plt.Figure:
     and each image with z_k raised within the pixel budget (Engstrom et al. 2019)."""
     first = models[0][1]["manipulation"]["images"]
     n_coord, n_img = first.shape[:2]
-    fig, axes = plt.subplots(len(models), 1, figsize=(max(3.5, 0.75 * (n_img + 1) + 1.8), 0.75 * (n_coord + 1) * len(models) + 0.6),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(models),
+        1,
+        figsize=(max(3.5, 0.75 * (n_img + 1) + 1.8), 0.75 * (n_coord + 1) * len(models) + 0.6),
+        squeeze=False,
+    )
     for ax, (label, data) in zip(axes[:, 0], models, strict=True):
         manip, vis = data["manipulation"], data["feature_vis"]
         originals = data["originals"][:n_img]
@@ -238,18 +275,27 @@ def plot_feature_manipulation(models: list[tuple[str, dict]]) -> plt.Figure:
             rows.append(np.concatenate([shown, manip["images"][k]]))
         ax.imshow(_mosaic(rows), interpolation="nearest")
         h = originals.shape[2] + 1
-        ax.set_yticks([h * i + h / 2 - 1 for i in range(len(rows))],
-                      ["original"] + [f"+ z[{c}]" for c in manip["coordinates"]], fontsize="small")  # fmt: skip
+        ax.set_yticks(
+            [h * i + h / 2 - 1 for i in range(len(rows))],
+            ["original"] + [f"+ z[{c}]" for c in manip["coordinates"]],
+            fontsize="small",
+        )
         ax.set_xticks([h / 2 - 1], ["feature"], fontsize="small")
         ax.grid(False)
-        ax.set_title(f"{label}; z_k ×{np.mean(manip['after'] / np.maximum(manip['before'], 1e-6)):.1f}", fontsize="medium")
+        ax.set_title(
+            f"{label}; z_k ×{np.mean(manip['after'] / np.maximum(manip['before'], 1e-6)):.1f}", fontsize="medium"
+        )
     fig.suptitle("Feature manipulation: one coordinate of z raised within an L2 pixel budget", y=1.0)
     fig.tight_layout()
     return fig
 
 
-COMPARED = (("clean_acc", "clean accuracy (%)"), ("robust_acc", "robust accuracy at ε (%)"),
-            ("transfer_gap", "transfer gap to standard (points)"), ("vulnerability", "vulnerability (nats)"))  # fmt: skip
+COMPARED = (
+    ("clean_acc", "clean accuracy (%)"),
+    ("robust_acc", "robust accuracy at ε (%)"),
+    ("transfer_gap", "transfer gap to standard (points)"),
+    ("vulnerability", "vulnerability (nats)"),
+)
 
 
 def plot_method_comparison(table: pd.DataFrame) -> plt.Figure:
@@ -257,8 +303,9 @@ def plot_method_comparison(table: pd.DataFrame) -> plt.Figure:
     compared ε (mean over seeds, with their spread)."""
     data = table.assign(model=_source_label(table), radius=table["compare_eps"].map(lambda e: f"ε = {e:g}"))
     models = list(dict.fromkeys(data["model"]))
-    fig, axes = plt.subplots(len(models), len(COMPARED), figsize=(3.6 * len(COMPARED), 3.2 * len(models)),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(models), len(COMPARED), figsize=(3.6 * len(COMPARED), 3.2 * len(models)), squeeze=False
+    )
     for row, model in zip(axes, models, strict=True):
         sub = data[data["model"] == model]
         for ax, (column, label) in zip(row, COMPARED, strict=True):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import h5py
 import torch
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from advinfo.errors import DivergenceError
 from advinfo.fileio import atomic_path
+from advinfo.schema import FromSchema
 
 RUNAWAY = 10.0  # an epoch whose mean loss excess exceeds RUNAWAY·δ has diverged
 # The multiplier starts at 1/(2δ): in the Laplace approximation (loss excess Σ σᵢ² Hᵢᵢ / 2, KL per
@@ -41,8 +43,10 @@ EXCESS_MOMENTUM = 0.9  # of the moving average of the loss excess that drives th
 
 
 @dataclass(frozen=True)
-class PosteriorConfig:
-    """Hyperparameters of the posterior fit (the schema's information.posterior holds the defaults)."""
+class PosteriorConfig(FromSchema):
+    """Hyperparameters of the posterior fit (``from_schema``: information.posterior's defaults)."""
+
+    SECTION: ClassVar[str] = "information.posterior"
 
     epochs: int
     batch_size: int
@@ -68,8 +72,9 @@ def kl_to_prior(mean: torch.Tensor, logvar: torch.Tensor, prior_var: float) -> t
 
 
 @torch.no_grad()
-def per_sample_loss(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
-                    batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def per_sample_loss(
+    model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(cross-entropy, correct) of every sample under the trained weights, eval mode."""
     losses, correct = [], []
     for start in range(0, len(inputs), batch_size):
@@ -96,8 +101,10 @@ def fit_posterior(
     weights = {name: p.detach() for name, p in model.named_parameters()}
     buffers = {name: b for name, b in model.named_buffers()}
     n_weights = sum(w.numel() for w in weights.values())
-    per_filter = {name: torch.full(filter_shape(w), cfg.init_logvar, device=w.device, requires_grad=True)
-                  for name, w in weights.items()}  # fmt: skip
+    per_filter = {
+        name: torch.full(filter_shape(w), cfg.init_logvar, device=w.device, requires_grad=True)
+        for name, w in weights.items()
+    }
     optimizer = torch.optim.Adam(per_filter.values(), lr=cfg.lr)
     clean_loss, clean_correct = per_sample_loss(model, inputs, labels, cfg.batch_size)
     log_multiplier = math.log(1 / (2 * cfg.delta))
@@ -111,40 +118,53 @@ def fit_posterior(
         order = torch.randperm(n, generator=gen, device=inputs.device)
         sums = dict.fromkeys(("ce", "acc", "ce_clean", "acc_clean", "kl_per_weight"), 0.0)
         batches = range(0, n, cfg.batch_size)
-        for start in tqdm(batches, desc=f"posterior epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                          delay=5, leave=False):  # fmt: skip
+        for start in tqdm(
+            batches, desc=f"posterior epoch {epoch + 1}/{cfg.epochs}", disable=not progress, delay=5, leave=False
+        ):
             idx = order[start : start + cfg.batch_size]
             logvar = {k: v.expand_as(weights[k]) for k, v in per_filter.items()}
-            noisy = {k: w + (0.5 * logvar[k]).exp() * torch.randn(w.shape, generator=gen, device=w.device)
-                     for k, w in weights.items()}  # fmt: skip
+            noisy = {
+                k: w + (0.5 * logvar[k]).exp() * torch.randn(w.shape, generator=gen, device=w.device)
+                for k, w in weights.items()
+            }
             logits = functional_call(model, (noisy, buffers), (inputs[idx],))
             ce = F.cross_entropy(logits, labels[idx])
             excess = ce - clean_loss[idx].mean()
             kl = sum(kl_to_prior(weights[k], logvar[k], prior_var) for k in weights) / n_weights
             loss = kl + math.exp(log_multiplier) * excess
             if not torch.isfinite(loss):
-                raise DivergenceError(f"non-finite posterior loss at epoch {epoch + 1}, batch {start // cfg.batch_size + 1}; "
-                                      f"lower information.posterior.lr (now {cfg.lr})")  # fmt: skip
+                raise DivergenceError(
+                    f"non-finite posterior loss at epoch {epoch + 1}, batch {start // cfg.batch_size + 1}; "
+                    f"lower information.posterior.lr (now {cfg.lr})"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             mean_excess = EXCESS_MOMENTUM * mean_excess + (1 - EXCESS_MOMENTUM) * excess.item()
             violation = (mean_excess - cfg.delta) / cfg.delta
             log_multiplier = max(floor, log_multiplier + cfg.multiplier_lr * max(-1.0, min(1.0, violation)))
-            for key, value in (("ce", ce.item()), ("acc", (logits.argmax(1) == labels[idx]).float().mean().item()),
-                               ("ce_clean", clean_loss[idx].mean().item()),
-                               ("acc_clean", clean_correct[idx].float().mean().item()),
-                               ("kl_per_weight", kl.item())):  # fmt: skip
+            for key, value in (
+                ("ce", ce.item()),
+                ("acc", (logits.argmax(1) == labels[idx]).float().mean().item()),
+                ("ce_clean", clean_loss[idx].mean().item()),
+                ("acc_clean", clean_correct[idx].float().mean().item()),
+                ("kl_per_weight", kl.item()),
+            ):
                 sums[key] += value * len(idx)
         row = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()}}
-        row.update(excess=row["ce"] - row["ce_clean"], multiplier=math.exp(log_multiplier),
-                   mean_logvar=float(sum(v.detach().expand_as(weights[k]).sum() for k, v in per_filter.items()) / n_weights))  # fmt: skip
+        row.update(
+            excess=row["ce"] - row["ce_clean"],
+            multiplier=math.exp(log_multiplier),
+            mean_logvar=float(sum(v.detach().expand_as(weights[k]).sum() for k, v in per_filter.items()) / n_weights),
+        )
         history.append(row)
         if row["excess"] > RUNAWAY * cfg.delta:
-            raise DivergenceError(f"the weight posterior diverged at epoch {epoch + 1}: the noisy training loss is "
-                                  f"{row['ce']:.3g} nats against {row['ce_clean']:.3g} clean, more than {RUNAWAY:g} x "
-                                  f"information.posterior.delta ({cfg.delta}) above it; lower information.posterior.lr "
-                                  f"(now {cfg.lr}) or information.posterior.init_logvar (now {cfg.init_logvar})")  # fmt: skip
+            raise DivergenceError(
+                f"the weight posterior diverged at epoch {epoch + 1}: the noisy training loss is "
+                f"{row['ce']:.3g} nats against {row['ce_clean']:.3g} clean, more than {RUNAWAY:g} x "
+                f"information.posterior.delta ({cfg.delta}) above it; lower information.posterior.lr "
+                f"(now {cfg.lr}) or information.posterior.init_logvar (now {cfg.init_logvar})"
+            )
     return {k: v.detach().expand_as(weights[k]).clone() for k, v in per_filter.items()}, history
 
 

@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from advinfo.catalog import DatasetFacts, dataset_facts, dataset_kind, folder_counts
-from advinfo.config import (
-    ARCH_STAGES,
-    WIDE_ARCHS,
-    ConfigError,
-    imported_models,
-    method_epsilons,
-    model_grid,
-    source_images,
-)
+from advinfo.config import ConfigError, check_consistency, check_schema, expand_user_paths
+from advinfo.grid import ARCH_STAGES, WIDE_ARCHS, all_models, method_epsilons, source_images
+from advinfo.schema import fill_defaults, load_schema
 
 Problems = Iterator[str]
+
+
+def prepare_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """Check ``config`` and complete it in place, before any job runs: the schema, its defaults
+    filled, ``~`` expanded, the rules across keys, and what the datasets' sizes and the
+    architectures allow. Each step raises :class:`ConfigError`, one line per problem."""
+    schema = load_schema(schema_path)
+    check_schema(config, schema)
+    fill_defaults(config, schema)
+    expand_user_paths(config)
+    check_consistency(config)
+    check_feasibility(config)
+    return config
 
 
 def check_feasibility(config: dict[str, Any]) -> None:
@@ -52,19 +60,24 @@ def _folder_problems(config: dict[str, Any]) -> Problems:
             continue
         if set(counts["train"]) != set(counts["test"]):
             odd = sorted(set(counts["train"]) ^ set(counts["test"]))
-            yield (f"{key}: class folders {', '.join(odd[:5])} are in only one of train/ and test/ — expected "
-                   f"the same class folders in both")  # fmt: skip
+            yield (
+                f"{key}: class folders {', '.join(odd[:5])} are in only one of train/ and test/ — expected "
+                f"the same class folders in both"
+            )
         for split, classes in counts.items():
             empty = sorted(c for c, n in classes.items() if n == 0)
             if empty:
-                yield f"{key}: {split}/{empty[0]} holds no image ({len(empty)} such class folders) — expected images in every class folder"
+                yield (
+                    f"{key}: {split}/{empty[0]} holds no image ({len(empty)} such class folders)"
+                    " — expected images in every class folder"
+                )
 
 
 def _probed(config: dict[str, Any]) -> Iterator[tuple[str, float, str, str]]:
     """(dataset, validation fraction, its config key, what the probe is for) of every linear probe
     whose validation split the config asks for."""
     val_fraction = config["transfer"]["probe"]["val_fraction"]
-    models = model_grid(config) + imported_models(config)
+    models = all_models(config)
     for target in config["targets"]:
         if any(spec.source != target for spec in models):
             yield target, val_fraction, "transfer.probe.val_fraction", "its linear probes"
@@ -90,29 +103,38 @@ def _probe_split_problems(config: dict[str, Any]) -> Problems:
         yield from _split_problems(name, facts, fraction, key, purpose, config["data"])
 
 
-def _split_problems(name: str, facts: DatasetFacts, fraction: float, key: str, purpose: str,
-                    data: dict[str, Any]) -> Problems:  # fmt: skip
+def _split_problems(
+    name: str, facts: DatasetFacts, fraction: float, key: str, purpose: str, data: dict[str, Any]
+) -> Problems:
     n, classes = facts.n_train, facts.classes
     kind = dataset_kind(name, data["folders"])
     if facts.train_smallest < 2:
         if kind == "generated":
-            yield (f"config key 'data.n_train': {n} gives {name!r} ({classes} classes) {facts.train_smallest} training "
-                   f"image in a class — expected at least {2 * classes}, two per class, for the stratified validation "
-                   f"split of {purpose}")  # fmt: skip
+            yield (
+                f"config key 'data.n_train': {n} gives {name!r} ({classes} classes) {facts.train_smallest} training "
+                f"image in a class — expected at least {2 * classes}, two per class, for the stratified validation "
+                f"split of {purpose}"
+            )
         else:
-            yield (f"config key 'data.folders.{name}': train/{facts.smallest_class} holds {facts.train_smallest} "
-                   f"image — expected at least 2 per class, for the stratified validation split of {purpose}")  # fmt: skip
+            yield (
+                f"config key 'data.folders.{name}': train/{facts.smallest_class} holds {facts.train_smallest} "
+                f"image — expected at least 2 per class, for the stratified validation split of {purpose}"
+            )
         return
     held_out = math.ceil(fraction * n)  # as scikit-learn rounds test_size
     larger = " (or a larger data.n_train)" if kind == "generated" else ""
     if held_out < classes:
         least = math.ceil(1000 * classes / n) / 1000
-        yield (f"config key '{key}': {fraction:g} holds out {held_out} of the {n} training images of {name!r} for "
-               f"{purpose}, fewer than its {classes} classes — expected at least {least:g}{larger}")  # fmt: skip
+        yield (
+            f"config key '{key}': {fraction:g} holds out {held_out} of the {n} training images of {name!r} for "
+            f"{purpose}, fewer than its {classes} classes — expected at least {least:g}{larger}"
+        )
     elif n - held_out < classes:
         most = math.floor(1000 * (n - classes) / n) / 1000
-        yield (f"config key '{key}': {fraction:g} leaves {n - held_out} of the {n} training images of {name!r} to fit "
-               f"{purpose}, fewer than its {classes} classes — expected at most {most:g}{larger}")  # fmt: skip
+        yield (
+            f"config key '{key}': {fraction:g} leaves {n - held_out} of the {n} training images of {name!r} to fit "
+            f"{purpose}, fewer than its {classes} classes — expected at most {most:g}{larger}"
+        )
 
 
 def _training_problems(config: dict[str, Any]) -> Problems:
@@ -124,20 +146,28 @@ def _training_problems(config: dict[str, Any]) -> Problems:
         for arch in config["archs"]:
             stages = ARCH_STAGES[arch]
             if not -stages <= layer < stages:
-                yield (f"config key 'pretrain.arat_layer': {layer} is not a stage of {arch} ({stages} stages) — "
-                       f"expected an integer from {-stages} to {stages - 1}")  # fmt: skip
+                yield (
+                    f"config key 'pretrain.arat_layer': {layer} is not a stage of {arch} ({stages} stages) — "
+                    f"expected an integer from {-stages} to {stages - 1}"
+                )
     width = config["model"]["width"]
     for arch in config["archs"]:
         if width is not None and arch not in WIDE_ARCHS:
-            yield (f"config key 'model.width': {width} does not apply to {arch}, which has its standard width — "
-                   f"expected null, or archs among {', '.join(WIDE_ARCHS)}")  # fmt: skip
+            yield (
+                f"config key 'model.width': {width} does not apply to {arch}, which has its standard width — "
+                f"expected null, or archs among {', '.join(WIDE_ARCHS)}"
+            )
     batch, gpus = pre["batch_size"], pre["gpus"]
     if batch % gpus:
-        yield (f"config key 'pretrain.batch_size': {batch} does not split over pretrain.gpus = {gpus} processes "
-               f"— expected a multiple of {gpus}")  # fmt: skip
+        yield (
+            f"config key 'pretrain.batch_size': {batch} does not split over pretrain.gpus = {gpus} processes "
+            f"— expected a multiple of {gpus}"
+        )
     elif batch // gpus < 2:
-        yield (f"config key 'pretrain.batch_size': {batch} gives each of the {gpus} processes {batch // gpus} image "
-               f"— expected at least {2 * gpus}, two per process (BatchNorm trains on two or more)")  # fmt: skip
+        yield (
+            f"config key 'pretrain.batch_size': {batch} gives each of the {gpus} processes {batch // gpus} image "
+            f"— expected at least {2 * gpus}, two per process (BatchNorm trains on two or more)"
+        )
 
 
 def _information_problems(config: dict[str, Any]) -> Problems:
@@ -145,18 +175,22 @@ def _information_problems(config: dict[str, Any]) -> Problems:
     folds must hold pairs."""
     info = config["information"]
     tsne = info["tsne"]
-    models = model_grid(config) + imported_models(config)
+    models = all_models(config)
     for name in dict.fromkeys(source_images(config, spec.source) for spec in models):
         facts = dataset_facts(name, config["data"])
         n = min(tsne["n_images"], facts.n_test) if facts else tsne["n_images"]
         if tsne["perplexity"] >= n:
-            yield (f"config key 'information.tsne.perplexity': {tsne['perplexity']:g} is not below the {n} test images "
-                   f"of {name!r} t-SNE embeds (information.tsne.n_images) — expected less than {n}")  # fmt: skip
+            yield (
+                f"config key 'information.tsne.perplexity': {tsne['perplexity']:g} is not below the {n} test images "
+                f"of {name!r} t-SNE embeds (information.tsne.n_images) — expected less than {n}"
+            )
     mi = info["mutual_info"]
     for name in dict.fromkeys(config["sources"]):
         facts = dataset_facts(name, config["data"])
         n = min(mi["n_images"], facts.n_train) if facts else mi["n_images"]
         if n // mi["folds"] < 2:  # as mutual_info.cross_fitted_estimate
-            yield (f"config key 'information.mutual_info.folds': {mi['folds']} folds of the {n} image pairs of "
-                   f"{name!r} hold fewer than 2 pairs each — expected fewer folds or more "
-                   f"information.mutual_info.n_images")  # fmt: skip
+            yield (
+                f"config key 'information.mutual_info.folds': {mi['folds']} folds of the {n} image pairs of "
+                f"{name!r} hold fewer than 2 pairs each — expected fewer folds or more "
+                f"information.mutual_info.n_images"
+            )

@@ -16,26 +16,15 @@ import advinfo
 from advinfo.checkpoint import save_model, weights_hash
 from advinfo.data import ImageDataset, channel_stats, load_dataset, model_inputs
 from advinfo.device import pick_device
-from advinfo.features import iter_features
+from advinfo.distributed import world
 from advinfo.fileio import write_csv
 from advinfo.logs import configure_logging
+from advinfo.methods import method_class
 from advinfo.models import Classifier, build_model
-from advinfo.probe import fit_probe
-from advinfo.train import SUPERVISED, Accel, TrainConfig, train, world
+from advinfo.train import EAGER, Accel, train
+from advinfo.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
-
-
-def probe_head(model: Classifier, images: torch.Tensor, labels: torch.Tensor, num_classes: int, seed: int,
-               probe: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    """Give an encoder trained without labels (wcmi) its classifier: a linear probe on its
-    frozen features of the training images, as Zhu et al. evaluate such representations,
-    fitted with ``probe``'s options (:func:`probe.fit_probe`; the workflow's transfer.probe)."""
-    z = torch.cat(list(iter_features(model, images)))
-    fit = fit_probe(z, labels.cpu(), num_classes, seed=seed, **probe)
-    model.head = fit.probe.as_linear().to(images.device)
-    log.info("fitted the linear head of the unsupervised encoder (l2=%g)", fit.probe.l2)
-    return {"head": "linear probe", "head_l2": fit.probe.l2}
 
 
 def pretrain(
@@ -48,7 +37,7 @@ def pretrain(
     resume_path: str | Path | None = None,
     device: torch.device | None = None,
     progress: bool = True,
-    accel: Accel = Accel(),
+    accel: Accel = EAGER,
     *,
     sample_seed: int,
     head_probe: dict[str, Any] | None = None,
@@ -58,7 +47,7 @@ def pretrain(
     class with ``sample_seed``; an encoder trained without labels gets a linear head fitted
     with ``head_probe``'s options. Under data parallelism on GPUs, BatchNorm statistics are
     synchronised across processes."""
-    if cfg.method not in SUPERVISED and head_probe is None:
+    if not cfg.supervised and head_probe is None:
         raise ValueError(f"method {cfg.method!r} learns without labels and needs head_probe, the options of its head")
     device = device or pick_device()
     train_set = model_inputs(ds, "train", image_size, device)
@@ -70,7 +59,7 @@ def pretrain(
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys as BatchNorm2d
     run_id = {"arch": arch, "dataset": ds.name, "image_size": image_size, "width": width}
     history = train(model, cfg, train_set, monitor_set, resume_path, run_id, progress, accel)
-    head = {} if cfg.method in SUPERVISED else probe_head(model, *train_set, ds.num_classes, cfg.seed, head_probe)
+    head = method_class(cfg.method).final_head(model, cfg, train_set, ds.num_classes, head_probe)
     meta = {
         **head,
         **run_id,
@@ -101,7 +90,7 @@ class PretrainJob:
     resume: str
     model_out: str
     metrics_out: str
-    accel: Accel = Accel()
+    accel: Accel = EAGER
     threads: int = 1  # CPU threads of each process
     log_file: str | None = None  # where a data-parallel first process logs
 
@@ -114,9 +103,19 @@ def run_pretrain_job(device: torch.device, job: PretrainJob) -> None:
         if rank == 0:
             configure_logging(job.log_file)
     ds = load_dataset(job.dataset)
-    model, history, meta = pretrain(ds, job.arch, job.cfg, job.image_size, job.width, job.monitor_size, job.resume,
-                                    device, accel=job.accel, sample_seed=job.sample_seed,
-                                    head_probe=job.head_probe)  # fmt: skip
+    model, history, meta = pretrain(
+        ds,
+        job.arch,
+        job.cfg,
+        job.image_size,
+        job.width,
+        job.monitor_size,
+        job.resume,
+        device,
+        accel=job.accel,
+        sample_seed=job.sample_seed,
+        head_probe=job.head_probe,
+    )
     if rank != 0:
         return
     meta["weights_sha256"] = weights_hash(model)

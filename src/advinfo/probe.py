@@ -108,8 +108,15 @@ def fit_logistic(
         w, b = (t.detach().clone() for t in init)
     w.requires_grad_(True)
     b.requires_grad_(True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=tol,
-                            tolerance_change=1e-10, line_search_fn="strong_wolfe")  # fmt: skip
+    opt = torch.optim.LBFGS(
+        [w, b],
+        lr=1.0,
+        max_iter=max_iter,
+        history_size=20,
+        tolerance_grad=tol,
+        tolerance_change=1e-10,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
@@ -142,8 +149,9 @@ def fit_probe(
     mean, scale = standardizer(z)
     zs = (z - mean) / scale
     idx = torch.arange(len(y))
-    fit_idx, val_idx = train_test_split(idx.numpy(), test_size=val_fraction, random_state=seed,
-                                        stratify=y.cpu().numpy())  # fmt: skip
+    fit_idx, val_idx = train_test_split(
+        idx.numpy(), test_size=val_fraction, random_state=seed, stratify=y.cpu().numpy()
+    )
     fit_idx, val_idx = torch.as_tensor(fit_idx, device=z.device), torch.as_tensor(val_idx, device=z.device)
     scores: dict[float, float] = {}
     solutions = {}

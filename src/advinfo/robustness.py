@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from advinfo.attacks import PGD
-from advinfo.config import format_eps
 from advinfo.data import to_unit
+from advinfo.grid import format_eps
 
 
 @torch.no_grad()

@@ -17,18 +17,36 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 SHAPE_CLASSES = (
-    "circle", "ring", "square", "triangle", "diamond",
-    "bar", "ell", "star", "cross", "crescent",
-)  # fmt: skip
+    "circle",
+    "ring",
+    "square",
+    "triangle",
+    "diamond",
+    "bar",
+    "ell",
+    "star",
+    "cross",
+    "crescent",
+)
 LETTER_CLASSES = tuple(string.ascii_uppercase)
 # Fonts shipped with matplotlib that map A-Z to Latin glyphs.
 LETTER_FONTS = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
-    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSerif.ttf",
-    "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "STIXGeneral.ttf",
-    "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "cmr10.ttf", "cmss10.ttf",
-    "cmtt10.ttf", "cmb10.ttf",
-)  # fmt: skip
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+    "STIXGeneralItalic.ttf",
+    "cmr10.ttf",
+    "cmss10.ttf",
+    "cmtt10.ttf",
+    "cmb10.ttf",
+)
 _SUPERSAMPLE = 4
 # Shapes drawn as unions of polygons in a unit box (scaled by the radius, then rotated).
 OUTLINES = {
@@ -156,8 +174,7 @@ def make_letters(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         canvas = Image.new("L", (big, big), 0)
         draw = ImageDraw.Draw(canvas)
         shift = rng.uniform(-0.08, 0.08, size=2) * big
-        draw.text((big / 2 + shift[0], big / 2 + shift[1]), LETTER_CLASSES[label], fill=255,
-                  font=font, anchor="mm")  # fmt: skip
+        draw.text((big / 2 + shift[0], big / 2 + shift[1]), LETTER_CLASSES[label], fill=255, font=font, anchor="mm")
         canvas = canvas.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BILINEAR)
         img = np.asarray(canvas.resize((size, size), Image.Resampling.LANCZOS), np.float32)
         img = img * rng.uniform(0.7, 1.0) + rng.normal(0, 4, img.shape)

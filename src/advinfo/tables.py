@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from advinfo.config import MODEL_KEYS, model_label
 from advinfo.fileio import write_text
+from advinfo.grid import MODEL_KEYS, model_label
 
 
 def robustness_table(records: Sequence[dict[str, Any]], final_norms: Sequence[float]) -> pd.DataFrame:
@@ -23,7 +23,9 @@ def robustness_table(records: Sequence[dict[str, Any]], final_norms: Sequence[fl
         for eps, acc in rec["robust_acc"].items():
             rows.append({**model, "test_eps": float(eps), "accuracy": acc, "weight_norm": norm})
     order = ["source", "arch", "eps", "method", "seed", "test_eps"]
-    return pd.DataFrame(rows).sort_values(order, ignore_index=True)[MODEL_KEYS + ["test_eps", "accuracy", "weight_norm"]]
+    return pd.DataFrame(rows).sort_values(order, ignore_index=True)[
+        MODEL_KEYS + ["test_eps", "accuracy", "weight_norm"]
+    ]
 
 
 def table_cell(mean: float, std: float, count: int, decimals: int = 1) -> str:
@@ -52,8 +54,11 @@ def robustness_markdown(table: pd.DataFrame) -> str:
                 cells.append(f"**{text}**" if row[(e, "mean")] == best[e] else text)
             rows.append(cells)
         sections.append((f"Source: {source}", pd.DataFrame(rows, columns=header)))
-    return render_markdown(sections, "Accuracy in % on the source test split; robust = PGD with random start "
-                                     "(worst iterate kept). Best per column in bold.")  # fmt: skip
+    return render_markdown(
+        sections,
+        "Accuracy in % on the source test split; robust = PGD with random start "
+        "(worst iterate kept). Best per column in bold.",
+    )
 
 
 TRANSFER_KEYS = MODEL_KEYS + ["target", "mode"]
@@ -72,7 +77,9 @@ def transfer_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         row.update({f"{ROBUST_PREFIX}{eps}": acc for eps, acc in rec["robust_acc"].items()})
         rows.append(row)
     frame = pd.DataFrame(rows, columns=None if rows else [*TRANSFER_KEYS, "clean_acc", "robust_acc"])
-    radii = sorted((c for c in frame.columns if c.startswith(ROBUST_PREFIX)), key=lambda c: float(c[len(ROBUST_PREFIX):]))
+    radii = sorted(
+        (c for c in frame.columns if c.startswith(ROBUST_PREFIX)), key=lambda c: float(c[len(ROBUST_PREFIX) :])
+    )
     order = ["source", "arch", "target", "mode", "eps", "method", "seed"]
     frame = frame.sort_values(order, key=_mode_first_linear, ignore_index=True)
     return frame[TRANSFER_KEYS + ["clean_acc", "robust_acc"] + radii]
@@ -83,8 +90,9 @@ def _mode_first_linear(column: pd.Series) -> pd.Series:
     return column.replace("linear", "0linear") if column.name == "mode" else column
 
 
-def pivot_sections(long: pd.DataFrame, rows: Sequence[str], value: str, lower_is_better: bool = False,
-                   decimals: int = 1) -> list[tuple[str, pd.DataFrame]]:  # fmt: skip
+def pivot_sections(
+    long: pd.DataFrame, rows: Sequence[str], value: str, lower_is_better: bool = False, decimals: int = 1
+) -> list[tuple[str, pd.DataFrame]]:
     """One (title, table of strings) per (source, arch): a row per value of ``rows``, a column per
     model (by ε, then method), mean ± std of ``value`` over seeds, best of each row in **bold**."""
     keys = ["source", "arch", *rows, "eps", "method"]
@@ -97,8 +105,10 @@ def pivot_sections(long: pd.DataFrame, rows: Sequence[str], value: str, lower_is
         table_rows = []
         for row_key, group in block.groupby(list(rows), sort=False):
             row_key = row_key if isinstance(row_key, tuple) else (row_key,)
-            by_model = {model_label(m, e): (mean, std, n) for e, m, mean, std, n in
-                        group[["eps", "method", "mean", "std", "count"]].itertuples(index=False)}  # fmt: skip
+            by_model = {
+                model_label(m, e): (mean, std, n)
+                for e, m, mean, std, n in group[["eps", "method", "mean", "std", "count"]].itertuples(index=False)
+            }
             best = group["mean"].min() if lower_is_better else group["mean"].max()
             cells = []
             for label in labels:
@@ -111,8 +121,10 @@ def pivot_sections(long: pd.DataFrame, rows: Sequence[str], value: str, lower_is
 
 
 # What a rendered table with no rows says instead (a valid config can ask for none).
-NO_ROWS = ("No rows: nothing of this kind ran. A model skips the target that is its own source, so targets that are "
-           "all sources leave no transfer result and no distance.")  # fmt: skip
+NO_ROWS = (
+    "No rows: nothing of this kind ran. A model skips the target that is its own source, so targets that are "
+    "all sources leave no transfer result and no distance."
+)
 
 
 def render_markdown(sections: Sequence[tuple[str, pd.DataFrame]], note: str) -> str:
@@ -131,15 +143,20 @@ def render_html(sections: Sequence[tuple[str, pd.DataFrame]], title: str, note: 
         cells = frame.map(lambda s: re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(str(s))))
         parts += [f"<h3>{html.escape(heading)}</h3>", cells.to_html(index=False, escape=False, border=0)]
     parts.append(f"<p>{html.escape(note)}</p>")
-    style = ("body{font-family:sans-serif;margin:1.5em} table{border-collapse:collapse} "
-             "th,td{padding:4px 10px;border-bottom:1px solid #ccc;text-align:right} th{background:#f2f2f2}")  # fmt: skip
+    style = (
+        "body{font-family:sans-serif;margin:1.5em} table{border-collapse:collapse} "
+        "th,td{padding:4px 10px;border-bottom:1px solid #ccc;text-align:right} th{background:#f2f2f2}"
+    )
     body = "\n".join(parts)
-    return f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
-           f"<style>{style}</style></head><body>\n{body}\n</body></html>\n"  # fmt: skip
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>\n{body}\n</body></html>\n"
+    )
 
 
-def write_pivots(sections: Sequence[tuple[str, pd.DataFrame]], title: str, note: str, md_path: str | Path,
-                 html_path: str | Path) -> None:  # fmt: skip
+def write_pivots(
+    sections: Sequence[tuple[str, pd.DataFrame]], title: str, note: str, md_path: str | Path, html_path: str | Path
+) -> None:
     """Write ``sections`` as Markdown and as a standalone HTML page (atomically)."""
     write_text(render_markdown(sections, note), md_path)
     write_text(render_html(sections, title, note), html_path)
@@ -149,7 +166,7 @@ def robustness_long(table: pd.DataFrame) -> pd.DataFrame:
     """The robust-accuracy columns of :func:`transfer_table` as rows with a ``test ε`` column."""
     radii = [c for c in table.columns if c.startswith(ROBUST_PREFIX)]
     long = table.melt(id_vars=TRANSFER_KEYS, value_vars=radii, var_name="test ε", value_name="accuracy")
-    long["test ε"] = long["test ε"].str[len(ROBUST_PREFIX):].astype(float)
+    long["test ε"] = long["test ε"].str[len(ROBUST_PREFIX) :].astype(float)
     return long
 
 
@@ -182,11 +199,19 @@ INVERSION_METRICS = {  # column: (title, how images are summarised per model, lo
     "psnr": ("PSNR (dB) against the original", "mean", False, 1),
     "ssim": ("SSIM against the original", "mean", False, 3),
     "clean_loss": ("||f_w(x̂) − f_w(x)|| / ||f_w(x)||", "mean", True, 3),
-    "iterations_to_threshold": ("iterations to the loss threshold (median over images that reach it)", "median",
-                                True, 0),
-    "noise_feature_change": ("||f_{w+n}(x) − f_w(x)|| / ||f_w(x)||: how far the posterior's weight noise moves z",
-                             "mean", True, 3),
-}  # fmt: skip
+    "iterations_to_threshold": (
+        "iterations to the loss threshold (median over images that reach it)",
+        "median",
+        True,
+        0,
+    ),
+    "noise_feature_change": (
+        "||f_{w+n}(x) − f_w(x)|| / ||f_w(x)||: how far the posterior's weight noise moves z",
+        "mean",
+        True,
+        3,
+    ),
+}
 
 
 def inversion_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -195,8 +220,19 @@ def inversion_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["images"] = frame["in_distribution"].map({True: "source", False: "out-of-distribution"})
     order = ["source", "arch", "eps", "method", "seed", "variant", "image"]
-    columns = MODEL_KEYS + ["variant", "images", "image", "psnr", "ssim", "clean_loss", "final_loss",
-                            "iterations", "iterations_to_threshold", "noise_feature_change", "in_distribution"]  # fmt: skip
+    columns = MODEL_KEYS + [
+        "variant",
+        "images",
+        "image",
+        "psnr",
+        "ssim",
+        "clean_loss",
+        "final_loss",
+        "iterations",
+        "iterations_to_threshold",
+        "noise_feature_change",
+        "in_distribution",
+    ]
     return frame.sort_values(order, ignore_index=True)[columns]
 
 

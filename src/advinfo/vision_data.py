@@ -45,31 +45,91 @@ def _split(name: str) -> tuple[dict[str, Any], ...]:
 
 
 TORCHVISION: dict[str, VisionSource] = {
-    "cifar10": VisionSource(datasets.CIFAR10, "cifar-10-batches-py", ({"train": True},), ({"train": False},),
-                            "https://www.cs.toronto.edu/~kriz/cifar.html", True),
-    "cifar100": VisionSource(datasets.CIFAR100, "cifar-100-python", ({"train": True},), ({"train": False},),
-                             "https://www.cs.toronto.edu/~kriz/cifar.html", True),
-    "mnist": VisionSource(datasets.MNIST, "MNIST/raw", ({"train": True},), ({"train": False},),
-                          "https://yann.lecun.com/exdb/mnist/ (the four *-ubyte.gz files)", True),
-    "fashion_mnist": VisionSource(datasets.FashionMNIST, "FashionMNIST/raw", ({"train": True},), ({"train": False},),
-                                  "https://github.com/zalandoresearch/fashion-mnist (the four *-ubyte.gz files)", True),
-    "svhn": VisionSource(datasets.SVHN, "train_32x32.mat", _split("train"), _split("test"),
-                         "http://ufldl.stanford.edu/housenumbers/ (train_32x32.mat, test_32x32.mat)", True,
-                         tuple(str(d) for d in range(10))),
-    "stl10": VisionSource(datasets.STL10, "stl10_binary", _split("train"), _split("test"),
-                          "https://cs.stanford.edu/~acoates/stl10/", True),
-    "flowers102": VisionSource(datasets.Flowers102, "flowers-102", ({"split": "train"}, {"split": "val"}),
-                               _split("test"), "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/", False),
-    "aircraft": VisionSource(datasets.FGVCAircraft, "fgvc-aircraft-2013b", _split("trainval"), _split("test"),
-                             "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/", False),
-    "cars": VisionSource(datasets.StanfordCars, "stanford_cars", _split("train"), _split("test"),
-                         "the Stanford Cars files in torchvision's layout (see torchvision.datasets.StanfordCars)",
-                         False),
-    "dtd": VisionSource(datasets.DTD, "dtd", ({"split": "train"}, {"split": "val"}), _split("test"),
-                        "https://www.robots.ox.ac.uk/~vgg/data/dtd/", False),
-    "food101": VisionSource(datasets.Food101, "food-101", _split("train"), _split("test"),
-                            "https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/", False),
-}  # fmt: skip
+    "cifar10": VisionSource(
+        datasets.CIFAR10,
+        "cifar-10-batches-py",
+        ({"train": True},),
+        ({"train": False},),
+        "https://www.cs.toronto.edu/~kriz/cifar.html",
+        True,
+    ),
+    "cifar100": VisionSource(
+        datasets.CIFAR100,
+        "cifar-100-python",
+        ({"train": True},),
+        ({"train": False},),
+        "https://www.cs.toronto.edu/~kriz/cifar.html",
+        True,
+    ),
+    "mnist": VisionSource(
+        datasets.MNIST,
+        "MNIST/raw",
+        ({"train": True},),
+        ({"train": False},),
+        "https://yann.lecun.com/exdb/mnist/ (the four *-ubyte.gz files)",
+        True,
+    ),
+    "fashion_mnist": VisionSource(
+        datasets.FashionMNIST,
+        "FashionMNIST/raw",
+        ({"train": True},),
+        ({"train": False},),
+        "https://github.com/zalandoresearch/fashion-mnist (the four *-ubyte.gz files)",
+        True,
+    ),
+    "svhn": VisionSource(
+        datasets.SVHN,
+        "train_32x32.mat",
+        _split("train"),
+        _split("test"),
+        "http://ufldl.stanford.edu/housenumbers/ (train_32x32.mat, test_32x32.mat)",
+        True,
+        tuple(str(d) for d in range(10)),
+    ),
+    "stl10": VisionSource(
+        datasets.STL10, "stl10_binary", _split("train"), _split("test"), "https://cs.stanford.edu/~acoates/stl10/", True
+    ),
+    "flowers102": VisionSource(
+        datasets.Flowers102,
+        "flowers-102",
+        ({"split": "train"}, {"split": "val"}),
+        _split("test"),
+        "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/",
+        False,
+    ),
+    "aircraft": VisionSource(
+        datasets.FGVCAircraft,
+        "fgvc-aircraft-2013b",
+        _split("trainval"),
+        _split("test"),
+        "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/",
+        False,
+    ),
+    "cars": VisionSource(
+        datasets.StanfordCars,
+        "stanford_cars",
+        _split("train"),
+        _split("test"),
+        "the Stanford Cars files in torchvision's layout (see torchvision.datasets.StanfordCars)",
+        False,
+    ),
+    "dtd": VisionSource(
+        datasets.DTD,
+        "dtd",
+        ({"split": "train"}, {"split": "val"}),
+        _split("test"),
+        "https://www.robots.ox.ac.uk/~vgg/data/dtd/",
+        False,
+    ),
+    "food101": VisionSource(
+        datasets.Food101,
+        "food-101",
+        _split("train"),
+        _split("test"),
+        "https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/",
+        False,
+    ),
+}
 
 
 def _transform(fixed_size: bool, size: int) -> v2.Compose:
@@ -107,8 +167,10 @@ def missing_message(name: str, root: Path) -> str | None:
     where = root / spec.marker
     if where.exists():
         return None
-    return (f"dataset {name}: {where} does not exist. Set data.download: true to let torchvision "
-            f"download it into {root}, or put the files from {spec.url} there in torchvision's layout")  # fmt: skip
+    return (
+        f"dataset {name}: {where} does not exist. Set data.download: true to let torchvision "
+        f"download it into {root}, or put the files from {spec.url} there in torchvision's layout"
+    )
 
 
 def load_torchvision(name: str, root: str | Path, download: bool, size: int, workers: int = 0) -> Arrays:
@@ -126,11 +188,13 @@ def load_torchvision(name: str, root: str | Path, download: bool, size: int, wor
         try:
             return [spec.cls(str(root), download=download, transform=transform, **kw) for kw in kwargs_list]
         except RuntimeError as err:  # torchvision's "not found or corrupted" (a file's MD5 differs)
-            raise ValueError(f"dataset {name} in {root}: {err}. torchvision checks every file's MD5, so a truncated "
-                             f"or modified file fails here; fetch it again from {spec.url}") from err  # fmt: skip
+            raise ValueError(
+                f"dataset {name} in {root}: {err}. torchvision checks every file's MD5, so a truncated "
+                f"or modified file fails here; fetch it again from {spec.url}"
+            ) from err
 
     train, test = parts(spec.train), parts(spec.test)
-    classes = spec.classes or getattr(train[0], "classes")
+    classes = spec.classes or train[0].classes
     x_tr, y_tr = _to_arrays(train, f"{name} train", workers)
     x_te, y_te = _to_arrays(test, f"{name} test", workers)
     return x_tr, y_tr, x_te, y_te, tuple(str(c) for c in classes)
@@ -149,9 +213,10 @@ def load_folder(name: str, path: str | Path, size: int, workers: int = 0) -> Arr
     test = datasets.ImageFolder(str(path / "test"), transform=transform)
     if train.classes != test.classes:
         extra = sorted(set(train.classes) ^ set(test.classes))
-        raise ValueError(f"dataset {name}: {path}/train and {path}/test have different class folders "
-                         f"(in one only: {', '.join(extra[:5])}); {layout}")  # fmt: skip
+        raise ValueError(
+            f"dataset {name}: {path}/train and {path}/test have different class folders "
+            f"(in one only: {', '.join(extra[:5])}); {layout}"
+        )
     x_tr, y_tr = _to_arrays([train], f"{name} train", workers)
     x_te, y_te = _to_arrays([test], f"{name} test", workers)
     return x_tr, y_tr, x_te, y_te, tuple(train.classes)
-

@@ -2,10 +2,13 @@
 # and representation vulnerability, as a table and a figure.
 
 
+include: "comparison_functions.smk"
+
+
 # Models of the grid trained at a compared eps, with the standard ones, in one table.
 rule method_comparison:
     input:
-        unpack(comparison_inputs),
+        unpack(get_comparison_inputs),
         code=library("method_comparison"),
     output:
         csv=f"{RESULTS}/tables/method_comparison.csv",
@@ -24,7 +27,7 @@ rule method_comparison:
     resources:
         gpu=0,
     params:
-        radii=comparison_radii(config),
+        radii=grid.comparison_radii(config),
         mode=config["distance"]["gap_mode"],
     script:
         "../scripts/method_comparison.py"

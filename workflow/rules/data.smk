@@ -2,10 +2,13 @@
 # an image folder; cached as uint8 .npz files.
 
 
+include: "data_functions.smk"
+
+
 # Build one dataset and cache it under resources/.
 rule prepare_dataset:
     input:
-        code=dataset_code,
+        code=get_dataset_code,
     output:
         cache=dataset_cache("{dataset}"),
     log:

@@ -2,13 +2,16 @@
 # accuracy gap against distance (the paper's Figs. 3 and 7).
 
 
+include: "distance_functions.smk"
+
+
 # Task2Vec: the reference network with a probe head fitted on {dataset}, and the per-filter
 # diagonal Fisher of its weights.
 rule task2vec_embedding:
     input:
-        model=reference_file("model.pt"),
+        model=f"{RESULTS}/pretrain/{REFERENCE.path}/model.pt",
         features=reference_features("{dataset}"),
-        dataset=lambda wc: dataset_cache(wc.dataset),
+        dataset=dataset_cache("{dataset}"),
         code=library("task2vec_embedding"),
     output:
         embedding=TASK2VEC_EMBEDDING,
@@ -35,7 +38,7 @@ rule task2vec_embedding:
 # One (measure, source, target) distance.
 rule dataset_distance:
     input:
-        unpack(distance_inputs),
+        unpack(get_distance_inputs),
         code=library("dataset_distance"),
     output:
         json=f"{DISTANCE_DIR}/{{measure}}/{{source}}/{{target}}.json",

@@ -6,7 +6,7 @@
 rule fisher_input:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=source_data,
+        dataset=get_source_data,
         code=library("fisher_input"),
     output:
         json=f"{MODEL_DIR}/fisher.json",
@@ -31,7 +31,7 @@ rule fisher_input:
 rule weight_posterior:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=source_data,
+        dataset=get_source_data,
         code=library("weight_posterior"),
     output:
         h5=f"{MODEL_DIR}/posterior.h5",
@@ -56,7 +56,7 @@ rule weight_posterior:
 rule tsne:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=source_data,
+        dataset=get_source_data,
         code=library("tsne"),
     output:
         csv=f"{MODEL_DIR}/tsne.csv",
@@ -95,7 +95,7 @@ rule information_table:
     resources:
         gpu=0,
     params:
-        epochs=history_epochs(),
+        epochs=grid.history_epochs(config),
     script:
         "../scripts/information_table.py"
 
@@ -145,8 +145,8 @@ rule plot_weight_norm:
     resources:
         gpu=0,
     params:
-        models=model_keys(),
-        epochs=history_epochs(),
+        models=[dataclasses.asdict(spec) for spec in MODELS],
+        epochs=grid.history_epochs(config),
     script:
         "../scripts/plot_weight_norm.py"
 
@@ -206,7 +206,7 @@ rule plot_fisher:
 rule mi_vulnerability:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=source_data,
+        dataset=get_source_data,
         code=library("mi_vulnerability"),
     output:
         json=f"{MODEL_DIR}/mutual_info.json",
@@ -222,7 +222,7 @@ rule mi_vulnerability:
         mem_mb=4000,
     params:
         options=config["information"]["mutual_info"],
-        radii=mutual_info_radii(config),
+        radii=grid.mutual_info_radii(config),
         sample_seed=config["data"]["seed"],
         norm=config["pretrain"]["norm"],
     script:

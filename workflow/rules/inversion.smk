@@ -2,10 +2,13 @@
 # injected once, effective images, feature visualisation, and their quality.
 
 
+include: "inversion_functions.smk"
+
+
 # Fixed source and out-of-distribution test images inverted three ways, and feature visualisation.
 rule invert:
     input:
-        unpack(inversion_inputs),
+        unpack(get_inversion_inputs),
         model=f"{MODEL_DIR}/model.pt",
         posterior=f"{MODEL_DIR}/posterior.h5",
         code=library("invert"),
@@ -24,7 +27,7 @@ rule invert:
         mem_mb=4000,
     params:
         options=config["inversion"],
-        ood=lambda wc: ood_dataset(config, wc.source),
+        ood=get_ood_dataset,
         sample_seed=config["data"]["seed"],
     script:
         "../scripts/invert.py"

@@ -2,11 +2,14 @@
 # their robustness over a grid of test radii, and the table that collects them.
 
 
+include: "pretrain_functions.smk"
+
+
 # Train one network; resumes from results/.../resume.pt (not an output) after a kill.
 rule pretrain:
     input:
-        dataset=lambda wc: dataset_cache(wc.source),
-        code=pretrain_code,
+        dataset=dataset_cache("{source}"),
+        code=get_pretrain_code,
     output:
         model=f"{MODEL_DIR}/model.pt",
         metrics=f"{MODEL_DIR}/metrics.csv",
@@ -38,7 +41,7 @@ rule pretrain:
 # input: a dry run plans without it, and its pinned hash (a param) decides reruns.
 rule import_model:
     input:
-        images=lambda wc: dataset_cache(get_imported(wc)["images"]),
+        images=get_imported_images,
         code=library("import_model"),
     output:
         model=f"{MODEL_DIR}/model.pt",
@@ -67,7 +70,7 @@ ruleorder: import_model > pretrain
 rule evaluate_robustness:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=source_data,
+        dataset=get_source_data,
         code=library("evaluate_robustness"),
     output:
         json=f"{MODEL_DIR}/robustness.json",
@@ -82,7 +85,7 @@ rule evaluate_robustness:
         gpu=1,
         mem_mb=4000,
     params:
-        epsilons=evaluation_radii(config),
+        epsilons=grid.evaluation_radii(config),
         steps=config["evaluate"]["steps"],
         n_test=config["evaluate"]["n_test"],
         sample_seed=config["data"]["seed"],
@@ -113,6 +116,6 @@ rule pretrain_table:
     resources:
         gpu=0,
     params:
-        epochs=history_epochs(),
+        epochs=grid.history_epochs(config),
     script:
         "../scripts/pretrain_table.py"

@@ -2,11 +2,14 @@
 # linear probes on them, partial fine-tuning, PGD on the transferred heads, and the tables.
 
 
+include: "transfer_functions.smk"
+
+
 # Representation z of the target's train and test images, streamed to HDF5.
 rule extract_features:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=lambda wc: dataset_cache(wc.target),
+        dataset=dataset_cache("{target}"),
         code=library("extract_features"),
     output:
         features=FEATURES,
@@ -32,7 +35,7 @@ rule linear_probe:
     input:
         features=FEATURES,
         model=f"{MODEL_DIR}/model.pt",
-        dataset=lambda wc: dataset_cache(wc.target),
+        dataset=dataset_cache("{target}"),
         code=library("linear_probe"),
     output:
         json=f"{TRANSFER_DIR}/linear.json",
@@ -49,7 +52,7 @@ rule linear_probe:
         mem_mb=4000,
     params:
         probe=config["transfer"]["probe"],
-        attack=attack_params(),
+        attack=grid.transfer_attack(config),
         sample_seed=config["data"]["seed"],
     script:
         "../scripts/linear_probe.py"
@@ -60,10 +63,10 @@ rule linear_probe:
 rule finetune:
     input:
         model=f"{MODEL_DIR}/model.pt",
-        dataset=lambda wc: dataset_cache(wc.target),
+        dataset=dataset_cache("{target}"),
         head=get_finetune_head,
         # the probe is not listed: it reaches a fine-tuning through its head file
-        code=library("finetune", (*other_methods("standard"), "probe")),
+        code=library("finetune", (*other_methods(grid.STANDARD), "probe")),
     output:
         json=f"{TRANSFER_DIR}/finetune{{stages}}.json",
     log:

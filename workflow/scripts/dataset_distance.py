@@ -25,8 +25,12 @@ def main(smk) -> None:
         _same_reference(attrs_a, attrs_b, paths)
         (za, ya), (zb, yb) = splits_a["train"], splits_b["train"]
         record["distance"] = domain_emd(za, ya, zb, yb)
-        record.update(similarity=domain_similarity(record["distance"], smk.params.gamma), gamma=smk.params.gamma,
-                      n_source=len(ya), n_target=len(yb))  # fmt: skip
+        record.update(
+            similarity=domain_similarity(record["distance"], smk.params.gamma),
+            gamma=smk.params.gamma,
+            n_source=len(ya),
+            n_target=len(yb),
+        )
     else:
         (fa, attrs_a), (fb, attrs_b) = load_embedding(paths[0]), load_embedding(paths[1])
         _same_reference(attrs_a, attrs_b, paths)

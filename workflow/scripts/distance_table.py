@@ -8,16 +8,19 @@ from advinfo.tables import distance_sections, distance_table, write_pivots
 
 log = logging.getLogger(__name__)
 
-NOTE = ("EMD: Earth Mover's Distance between the class means of the reference network's features "
-        "(Cui et al. 2018), each class weighted by its share of the images. Task2Vec: symmetric normalised "
-        "cosine distance between the diagonal Fisher embeddings of the two tasks (Achille et al. 2019).")  # fmt: skip
+NOTE = (
+    "EMD: Earth Mover's Distance between the class means of the reference network's features "
+    "(Cui et al. 2018), each class weighted by its share of the images. Task2Vec: symmetric normalised "
+    "cosine distance between the diagonal Fisher embeddings of the two tasks (Achille et al. 2019)."
+)
 
 
 def main(smk) -> None:
     table = distance_table([read_json(path) for path in smk.input.results])
     write_csv(table, smk.output.csv)
-    write_pivots(distance_sections(table), "Distances between source and target datasets", NOTE, smk.output.md,
-                 smk.output.html)  # fmt: skip
+    write_pivots(
+        distance_sections(table), "Distances between source and target datasets", NOTE, smk.output.md, smk.output.html
+    )
     log.info("wrote %d distances to %s", len(table), smk.output.csv)
 
 

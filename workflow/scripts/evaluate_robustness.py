@@ -3,10 +3,10 @@
 import logging
 
 from advinfo.checkpoint import load_model, load_source_dataset
-from advinfo.config import model_record
 from advinfo.data import model_inputs
 from advinfo.device import job_device
 from advinfo.fileio import write_json
+from advinfo.grid import model_record
 from advinfo.logs import configure_logging
 from advinfo.robustness import robustness_curve
 
@@ -17,15 +17,18 @@ def main(smk) -> None:
     device = job_device(smk.threads)
     model, meta = load_model(smk.input.model, device)
     ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
-    images, labels = model_inputs(ds, "test", meta["image_size"], device, limit=smk.params.n_test,
-                                  seed=smk.params.sample_seed)  # fmt: skip
+    images, labels = model_inputs(
+        ds, "test", meta["image_size"], device, limit=smk.params.n_test, seed=smk.params.sample_seed
+    )
     accs = robustness_curve(model, images, labels, smk.params.epsilons, smk.params.steps, smk.params.norm)
     record = {
         **model_record(smk.wildcards),
-        "clean_acc": accs.pop("clean"), "robust_acc": accs, "n_test": len(labels),
+        "clean_acc": accs.pop("clean"),
+        "robust_acc": accs,
+        "n_test": len(labels),
         "attack": {"norm": smk.params.norm, "steps": smk.params.steps, "random_start": True, "keep_best": True},
         "weights_sha256": meta.get("weights_sha256"),
-    }  # fmt: skip
+    }
     write_json(record, smk.output.json)
     log.info("clean %.1f%%, robust %s", record["clean_acc"], accs)
 

@@ -3,11 +3,11 @@
 import logging
 
 from advinfo.checkpoint import load_model, load_source_dataset
-from advinfo.config import model_record
 from advinfo.data import model_inputs, to_unit
 from advinfo.device import job_device
 from advinfo.fileio import write_json
 from advinfo.fisher import fisher_measures
+from advinfo.grid import model_record
 from advinfo.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -18,12 +18,26 @@ def main(smk) -> None:
     model, meta = load_model(smk.input.model, device)
     opts = smk.params.options
     ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
-    images, _ = model_inputs(ds, "test", meta["image_size"], device, limit=opts["n_images"], seed=smk.params.sample_seed)
-    measures = fisher_measures(model.features, to_unit(images), opts["probes"], opts["power_iters"],
-                               opts["check_epsilons"], opts["check_steps"], opts["directions"])  # fmt: skip
+    images, _ = model_inputs(
+        ds, "test", meta["image_size"], device, limit=opts["n_images"], seed=smk.params.sample_seed
+    )
+    measures = fisher_measures(
+        model.features,
+        to_unit(images),
+        opts["probes"],
+        opts["power_iters"],
+        opts["check_epsilons"],
+        opts["check_steps"],
+        opts["directions"],
+    )
     write_json({**model_record(smk.wildcards), **measures, "weights_sha256": meta["weights_sha256"]}, smk.output.json)
-    log.info("tr F = %.4g ± %.2g, lambda1 = %.4g over %d images", measures["trace"], measures["trace_se"],
-             measures["lambda1"], measures["n_images"])  # fmt: skip
+    log.info(
+        "tr F = %.4g ± %.2g, lambda1 = %.4g over %d images",
+        measures["trace"],
+        measures["trace_se"],
+        measures["lambda1"],
+        measures["n_images"],
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,17 @@ def main(smk) -> None:
     write_csv(gaps, smk.output.gaps)
     write_csv(ranks, smk.output.spearman)
     for row in ranks.itertuples():
-        log.info("%s/%s %s eps=%g, %s: Spearman rho=%.3f p=%.3g over %d targets", row.source, row.arch, row.method,
-                 row.eps, row.measure, row.rho, row.p_value, row.n_targets)  # fmt: skip
+        log.info(
+            "%s/%s %s eps=%g, %s: Spearman rho=%.3f p=%.3g over %d targets",
+            row.source,
+            row.arch,
+            row.method,
+            row.eps,
+            row.measure,
+            row.rho,
+            row.p_value,
+            row.n_targets,
+        )
 
 
 if __name__ == "__main__":

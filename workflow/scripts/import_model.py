@@ -20,9 +20,11 @@ def main(smk) -> None:
     model, info = import_checkpoint(entry["path"], entry["sha256"], entry["format"], entry["arch"])
     classes = load_classes(smk.input.images)  # a checkpoint holds no class names: its images dataset's are used
     if info["num_classes"] != len(classes):
-        raise ValueError(f"checkpoint {entry['path']} has {info['num_classes']} classes, but its imported[].images "
-                         f"dataset {entry['images']!r} ({smk.input.images}) has {len(classes)} — expected the dataset "
-                         f"the model was trained on")  # fmt: skip
+        raise ValueError(
+            f"checkpoint {entry['path']} has {info['num_classes']} classes, but its imported[].images "
+            f"dataset {entry['images']!r} ({smk.input.images}) has {len(classes)} — expected the dataset "
+            f"the model was trained on"
+        )
     meta = {
         "arch": entry["arch"],
         "source": smk.wildcards.source,
@@ -40,8 +42,14 @@ def main(smk) -> None:
     save_model(model, meta, smk.output.model)
     # One row: the imported network's weight norm (the epoch its file records, when it does).
     write_csv(pd.DataFrame([{"epoch": info["epoch"], "weight_norm": weight_norm(model)}]), smk.output.metrics)
-    log.info("imported %s (%s, %d classes, epoch %s) -> %s", entry["path"], entry["format"],
-             info["num_classes"], info["epoch"], smk.output.model)  # fmt: skip
+    log.info(
+        "imported %s (%s, %d classes, epoch %s) -> %s",
+        entry["path"],
+        entry["format"],
+        info["num_classes"],
+        info["epoch"],
+        smk.output.model,
+    )
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ import logging
 
 import pandas as pd
 
-from advinfo.config import MODEL_KEYS
 from advinfo.fileio import read_json, write_csv, write_json
+from advinfo.grid import MODEL_KEYS
 from advinfo.history import read_history
 from advinfo.logs import configure_logging
 
@@ -15,21 +15,39 @@ log = logging.getLogger(__name__)
 
 def main(smk) -> None:
     rows, checks = [], []
-    paths = zip(smk.input.fisher, smk.input.posterior, smk.input.metrics, smk.params.epochs, smk.output.models,
-                strict=True)  # fmt: skip
+    paths = zip(
+        smk.input.fisher, smk.input.posterior, smk.input.metrics, smk.params.epochs, smk.output.models, strict=True
+    )
     for fisher_path, posterior_path, metrics_path, epochs, model_json in paths:
         fisher, posterior = read_json(fisher_path), read_json(posterior_path)
         keys = {k: fisher[k] for k in MODEL_KEYS}
         norms = read_history(metrics_path, epochs)["weight_norm"]
         fit = posterior["history"][-1]  # the posterior's last epoch: its noisy loss against the clean one
-        measures = {"trace": fisher["trace"], "trace_se": fisher["trace_se"], "lambda1": fisher["lambda1"],
-                    "mean_logvar": posterior["mean_logvar"], "posterior_ce": fit["ce"], "posterior_ce_clean": fit["ce_clean"],
-                    "posterior_acc": fit["acc"], "posterior_acc_clean": fit["acc_clean"],
-                    "weight_norm": float(norms.iloc[-1])}  # fmt: skip
+        measures = {
+            "trace": fisher["trace"],
+            "trace_se": fisher["trace_se"],
+            "lambda1": fisher["lambda1"],
+            "mean_logvar": posterior["mean_logvar"],
+            "posterior_ce": fit["ce"],
+            "posterior_ce_clean": fit["ce_clean"],
+            "posterior_acc": fit["acc"],
+            "posterior_acc_clean": fit["acc_clean"],
+            "weight_norm": float(norms.iloc[-1]),
+        }
         rows.append({**keys, **measures})
-        checks += [{**keys, "probe_eps": c["eps"], **{k: v for k, v in c.items() if k != "eps"}} for c in fisher["prop03"]]
-        write_json({**keys, **measures, "fisher": fisher, "posterior_layers": posterior["layers"],
-                    "weight_norm_per_epoch": norms.tolist()}, model_json)  # fmt: skip
+        checks += [
+            {**keys, "probe_eps": c["eps"], **{k: v for k, v in c.items() if k != "eps"}} for c in fisher["prop03"]
+        ]
+        write_json(
+            {
+                **keys,
+                **measures,
+                "fisher": fisher,
+                "posterior_layers": posterior["layers"],
+                "weight_norm_per_epoch": norms.tolist(),
+            },
+            model_json,
+        )
     write_csv(pd.DataFrame(rows), smk.output.table)
     write_csv(pd.DataFrame(checks), smk.output.prop03)
     log.info("wrote %d models to %s", len(rows), smk.output.table)

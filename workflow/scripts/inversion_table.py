@@ -8,10 +8,12 @@ from advinfo.tables import inversion_sections, inversion_table, write_pivots
 
 log = logging.getLogger(__name__)
 
-NOTE = ("Inversion of the representation z̄ = f_w(x) of fixed test images (source, and out-of-distribution), "
-        "from N(0.5, σ) noise: plain (Eq. 3), through the weights perturbed once by the posterior noise "
-        "(noise_once), and effective images (Eq. 10). Values per model: mean over images (median for iterations), "
-        "mean ± std over seeds. Best per row in bold.")  # fmt: skip
+NOTE = (
+    "Inversion of the representation z̄ = f_w(x) of fixed test images (source, and out-of-distribution), "
+    "from N(0.5, σ) noise: plain (Eq. 3), through the weights perturbed once by the posterior noise "
+    "(noise_once), and effective images (Eq. 10). Values per model: mean over images (median for iterations), "
+    "mean ± std over seeds. Best per row in bold."
+)
 
 
 def main(smk) -> None:

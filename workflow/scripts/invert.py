@@ -7,10 +7,10 @@ import numpy as np
 import torch
 
 from advinfo.checkpoint import load_model, load_source_dataset
-from advinfo.config import model_record
 from advinfo.data import ImageDataset, load_dataset, model_inputs, to_unit
 from advinfo.device import job_device
 from advinfo.fileio import write_json
+from advinfo.grid import model_record
 from advinfo.inversion import (
     InversionConfig,
     describe,
@@ -26,25 +26,32 @@ from advinfo.posterior import load_posterior
 log = logging.getLogger(__name__)
 
 
-def _fixed_images(ds: ImageDataset, n: int, size: int, device: torch.device,
-                  seed: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def _fixed_images(
+    ds: ImageDataset, n: int, size: int, device: torch.device, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` test images of ``ds``, as many classes as there are images, in class order."""
     x, y = model_inputs(ds, "test", size, device, limit=n, seed=seed, balanced=True)
     order = torch.argsort(y, stable=True)
     return to_unit(x[order]), y[order]
 
 
-def _manipulate(model: torch.nn.Module, images: torch.Tensor, coordinates: list[int],
-                opts: dict) -> dict[str, np.ndarray]:  # fmt: skip
+def _manipulate(
+    model: torch.nn.Module, images: torch.Tensor, coordinates: list[int], opts: dict
+) -> dict[str, np.ndarray]:
     """Each of the first source images with each of the first visualised coordinates raised:
     images (coordinates, images, 3, H, W), the coordinates, and z_k before and after."""
     chosen, base = coordinates[: opts["coordinates"]], images[: opts["images"]]
     pairs = [(k, x) for k in chosen for x in base]
-    raised, before, after = manipulate_features(model, torch.stack([x for _, x in pairs]), [k for k, _ in pairs],
-                                                opts["eps"], opts["steps"])  # fmt: skip
+    raised, before, after = manipulate_features(
+        model, torch.stack([x for _, x in pairs]), [k for k, _ in pairs], opts["eps"], opts["steps"]
+    )
     shape = (len(chosen), len(base))
-    return {"images": raised.cpu().numpy().reshape(*shape, *base.shape[1:]), "coordinates": np.asarray(chosen),
-            "before": before.reshape(shape), "after": after.reshape(shape)}  # fmt: skip
+    return {
+        "images": raised.cpu().numpy().reshape(*shape, *base.shape[1:]),
+        "coordinates": np.asarray(chosen),
+        "before": before.reshape(shape),
+        "after": after.reshape(shape),
+    }
 
 
 def main(smk) -> None:
@@ -58,8 +65,9 @@ def main(smk) -> None:
         parts.append(_fixed_images(load_dataset(smk.input.ood), opts["n_ood"], size, device, seed))
     images, labels = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     in_dist = np.arange(len(images)) < len(parts[0][0])
-    cfg = InversionConfig(opts["sigma"], opts["step_size"], opts["max_iters"], opts["window"], opts["tol"],
-                          seed=int(smk.wildcards.seed))  # fmt: skip
+    cfg = InversionConfig(
+        opts["sigma"], opts["step_size"], opts["max_iters"], opts["window"], opts["tol"], seed=int(smk.wildcards.seed)
+    )
     try:
         results, feature_change = invert_variants(model, logvar, images, cfg)
     except ValueError as err:  # a posterior that does not fit the model
@@ -70,27 +78,46 @@ def main(smk) -> None:
     vis, activation = visualise_features(model, coordinates, (size, size), vis_opts["iterations"], cfg, device)
     manipulation = _manipulate(model, images[: len(parts[0][0])], coordinates, opts["manipulation"])
     records = describe(results, model, images, in_dist, opts["loss_threshold"], feature_change)
-    attrs = {**model_record(smk.wildcards), "ood_dataset": smk.params.ood or "",
-             "weights_sha256": meta["weights_sha256"]}  # fmt: skip
+    attrs = {
+        **model_record(smk.wildcards),
+        "ood_dataset": smk.params.ood or "",
+        "weights_sha256": meta["weights_sha256"],
+    }
     arrays = {
-        "originals": images.cpu().numpy(), "labels": labels.cpu().numpy(), "in_distribution": in_dist,
+        "originals": images.cpu().numpy(),
+        "labels": labels.cpu().numpy(),
+        "in_distribution": in_dist,
         "images": {v: x.cpu().numpy() for v, (x, _) in results.items()},
         "loss": {v: losses for v, (_, losses) in results.items()},
         "feature_vis": {"images": vis.cpu().numpy(), "coordinates": np.asarray(coordinates), "activation": activation},
         "manipulation": manipulation,
-    }  # fmt: skip
+    }
     save_inversion(smk.output.h5, arrays, attrs)
-    write_json({**attrs, "ood_dataset": smk.params.ood, "loss_threshold": opts["loss_threshold"], "records": records},
-               smk.output.json)  # fmt: skip
-    log.info("weight noise moves the features by %.3f (mean ||f_{w+n}(x) - f_w(x)|| / ||f_w(x)||)",
-             float(feature_change.mean()))
-    log.info("manipulation raised z_k from %.3f to %.3f (means) within L2 %g", float(manipulation["before"].mean()),
-             float(manipulation["after"].mean()), opts["manipulation"]["eps"])  # fmt: skip
+    write_json(
+        {**attrs, "ood_dataset": smk.params.ood, "loss_threshold": opts["loss_threshold"], "records": records},
+        smk.output.json,
+    )
+    log.info(
+        "weight noise moves the features by %.3f (mean ||f_{w+n}(x) - f_w(x)|| / ||f_w(x)||)",
+        float(feature_change.mean()),
+    )
+    log.info(
+        "manipulation raised z_k from %.3f to %.3f (means) within L2 %g",
+        float(manipulation["before"].mean()),
+        float(manipulation["after"].mean()),
+        opts["manipulation"]["eps"],
+    )
     for variant, (_, losses) in results.items():
         mine = [r for r in records if r["variant"] == variant]
-        log.info("%s: %d iterations, final loss %.3f, PSNR %.2f dB, SSIM %.3f (means over %d images)", variant,
-                 len(losses) - 1, losses[-1].mean(), np.mean([r["psnr"] for r in mine]),
-                 np.mean([r["ssim"] for r in mine]), len(mine))  # fmt: skip
+        log.info(
+            "%s: %d iterations, final loss %.3f, PSNR %.2f dB, SSIM %.3f (means over %d images)",
+            variant,
+            len(losses) - 1,
+            losses[-1].mean(),
+            np.mean([r["psnr"] for r in mine]),
+            np.mean([r["ssim"] for r in mine]),
+            len(mine),
+        )
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ under PGD through the whole network."""
 import logging
 
 from advinfo.checkpoint import load_model
-from advinfo.config import model_record
 from advinfo.data import load_dataset, model_inputs
 from advinfo.device import job_device
 from advinfo.features import read_model_features
 from advinfo.fileio import write_json
+from advinfo.grid import model_record
 from advinfo.logs import configure_logging
 from advinfo.models import with_head
 from advinfo.probe import fit_probe, save_probe
@@ -28,18 +28,30 @@ def main(smk) -> None:
 
     attack = smk.params.attack
     network = with_head(model, fit.probe.as_linear())
-    images, labels = model_inputs(load_dataset(smk.input.dataset), "test", meta["image_size"], device,
-                                  limit=attack["n_test"], seed=smk.params.sample_seed)  # fmt: skip
+    images, labels = model_inputs(
+        load_dataset(smk.input.dataset),
+        "test",
+        meta["image_size"],
+        device,
+        limit=attack["n_test"],
+        seed=smk.params.sample_seed,
+    )
     curve = robustness_curve(network, images, labels, attack["epsilons"], attack["steps"], attack["norm"])
     record = {
         **model_record(smk.wildcards),
-        "target": smk.wildcards.target, "mode": "linear", "clean_acc": test_acc,
-        "robust_acc": {k: v for k, v in curve.items() if k != "clean"}, "attacked_clean_acc": curve["clean"],
+        "target": smk.wildcards.target,
+        "mode": "linear",
+        "clean_acc": test_acc,
+        "robust_acc": {k: v for k, v in curve.items() if k != "clean"},
+        "attacked_clean_acc": curve["clean"],
         "attack": {**attack, "random_start": True, "keep_best": True},
-        "l2": fit.probe.l2, "val_accuracy": {f"{k:g}": v for k, v in fit.val_accuracy.items()},
-        "lbfgs_iterations": fit.iterations, "n_train": len(y_train), "n_test": len(y_test),
+        "l2": fit.probe.l2,
+        "val_accuracy": {f"{k:g}": v for k, v in fit.val_accuracy.items()},
+        "lbfgs_iterations": fit.iterations,
+        "n_train": len(y_train),
+        "n_test": len(y_test),
         "weights_sha256": meta["weights_sha256"],
-    }  # fmt: skip
+    }
     save_probe(fit.probe, smk.output.head)
     write_json(record, smk.output.json)
     log.info("robust accuracy of the probed network: %s", record["robust_acc"])

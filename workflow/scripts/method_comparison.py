@@ -10,16 +10,23 @@ from advinfo.tables import write_pivots
 
 log = logging.getLogger(__name__)
 
-NOTE = ("Robust accuracy: PGD at the compared ε on the source test images. Transfer gap: the mean over "
-        "targets of the model's transfer accuracy minus the standard model's (points of %). Vulnerability: "
-        "I(X;Z) on clean images minus its worst case within ε (nats; lower is more robust). wcmi learns "
-        "without labels; its accuracies are those of a linear probe on its features.")  # fmt: skip
+NOTE = (
+    "Robust accuracy: PGD at the compared ε on the source test images. Transfer gap: the mean over "
+    "targets of the model's transfer accuracy minus the standard model's (points of %). Vulnerability: "
+    "I(X;Z) on clean images minus its worst case within ε (nats; lower is more robust). wcmi learns "
+    "without labels; its accuracies are those of a linear probe on its features."
+)
 
 
 def main(smk) -> None:
     transfer = read_csv(smk.input.transfer) if "transfer" in smk.input.keys() else None
-    table = comparison_table([read_json(p) for p in smk.input.robustness], [read_json(p) for p in smk.input.mutual_info],
-                             transfer, smk.params.radii, smk.params.mode)  # fmt: skip
+    table = comparison_table(
+        [read_json(p) for p in smk.input.robustness],
+        [read_json(p) for p in smk.input.mutual_info],
+        transfer,
+        smk.params.radii,
+        smk.params.mode,
+    )
     write_csv(table, smk.output.csv)
     write_pivots(comparison_sections(table), "Training methods at equal ε", NOTE, smk.output.md, smk.output.html)
     log.info("compared %d models at ε in %s", len(table), smk.params.radii)

@@ -1,6 +1,6 @@
 """Fig. 1 (inversion grid), Fig. 2 (inversion loss), the feature visualisation and manipulation."""
 
-from advinfo.config import model_label
+from advinfo.grid import model_label
 from advinfo.inversion_file import load_inversion
 from advinfo.logs import configure_logging
 from advinfo.plots import (

@@ -12,10 +12,17 @@ log = logging.getLogger(__name__)
 def main(smk) -> None:
     name = smk.wildcards.dataset
     how = {"download": smk.config["data"]["download"], "workers": smk.threads - 1}
-    ds = build_dataset(name, BuildOptions(**smk.params.options, **how))
+    ds = build_dataset(name, BuildOptions.from_schema(**smk.params.options, **how))
     save_dataset(ds, smk.output.cache)
-    log.info("%s: %d train, %d test images of shape %s, %d classes -> %s", name, len(ds.x_train),
-             len(ds.x_test), tuple(ds.x_train.shape[1:]), ds.num_classes, smk.output.cache)  # fmt: skip
+    log.info(
+        "%s: %d train, %d test images of shape %s, %d classes -> %s",
+        name,
+        len(ds.x_train),
+        len(ds.x_test),
+        tuple(ds.x_train.shape[1:]),
+        ds.num_classes,
+        smk.output.cache,
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from advinfo.device import job_devices
 from advinfo.distributed import launch
 from advinfo.logs import configure_logging
 from advinfo.pretrain import PretrainJob, run_pretrain_job
-from advinfo.train import Accel, TrainConfig
+from advinfo.train import Accel
+from advinfo.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -17,15 +18,31 @@ def main(smk) -> None:
     pre = smk.config["pretrain"]  # read here, not as params: changing them retrains nothing
     devices = job_devices(smk.threads, int(pre["gpus"]))
     job = PretrainJob(
-        dataset=smk.input.dataset, arch=smk.wildcards.arch, cfg=TrainConfig(**smk.params.train),
-        image_size=smk.params.image_size, width=smk.params.width, monitor_size=smk.params.monitor_size,
-        sample_seed=smk.params.sample_seed, head_probe=smk.params.head_probe, resume=smk.params.resume,
-        model_out=smk.output.model, metrics_out=smk.output.metrics,
+        dataset=smk.input.dataset,
+        arch=smk.wildcards.arch,
+        cfg=TrainConfig.from_schema(**smk.params.train),
+        image_size=smk.params.image_size,
+        width=smk.params.width,
+        monitor_size=smk.params.monitor_size,
+        sample_seed=smk.params.sample_seed,
+        head_probe=smk.params.head_probe,
+        resume=smk.params.resume,
+        model_out=smk.output.model,
+        metrics_out=smk.output.metrics,
         accel=Accel(channels_last=pre["channels_last"], compile=pre["compile"]),
-        threads=max(1, smk.threads // len(devices)), log_file=smk.log[0],
-    )  # fmt: skip
-    log.info("pretraining %s on %s (%s, eps=%g, seed %d) on %s with %d threads", job.arch, smk.wildcards.source,
-             job.cfg.method, job.cfg.eps, job.cfg.seed, ", ".join(map(str, devices)), smk.threads)  # fmt: skip
+        threads=max(1, smk.threads // len(devices)),
+        log_file=smk.log[0],
+    )
+    log.info(
+        "pretraining %s on %s (%s, eps=%g, seed %d) on %s with %d threads",
+        job.arch,
+        smk.wildcards.source,
+        job.cfg.method,
+        job.cfg.eps,
+        job.cfg.seed,
+        ", ".join(map(str, devices)),
+        smk.threads,
+    )
     if len(devices) == 1:
         run_pretrain_job(devices[0], job)
     else:

@@ -23,14 +23,30 @@ def main(smk) -> None:
     fit = fit_probe(*splits["train"], attrs["num_classes"], seed=smk.params.seed, **smk.params.probe)
     log.info("probe head l2=%g, validation accuracies %s", fit.probe.l2, fit.val_accuracy)
     opts = smk.params.task2vec
-    images, _ = model_inputs(load_dataset(smk.input.dataset), "train", meta["image_size"], device,
-                             limit=opts["n_images"], seed=smk.params.sample_seed, balanced=True)  # fmt: skip
+    images, _ = model_inputs(
+        load_dataset(smk.input.dataset),
+        "train",
+        meta["image_size"],
+        device,
+        limit=opts["n_images"],
+        seed=smk.params.sample_seed,
+        balanced=True,
+    )
     network = with_head(model, fit.probe.as_linear())
     embedding, layers = fisher_embedding(network, images, opts["batch_size"], smk.params.seed)
-    save_embedding(embedding, layers, {"dataset": smk.wildcards.dataset, "reference": smk.params.reference,
-                                       "weights_sha256": meta["weights_sha256"], "n_images": len(images),
-                                       "probe_l2": fit.probe.l2, "advinfo_version": advinfo.__version__},
-                   smk.output.embedding)  # fmt: skip
+    save_embedding(
+        embedding,
+        layers,
+        {
+            "dataset": smk.wildcards.dataset,
+            "reference": smk.params.reference,
+            "weights_sha256": meta["weights_sha256"],
+            "n_images": len(images),
+            "probe_l2": fit.probe.l2,
+            "advinfo_version": advinfo.__version__,
+        },
+        smk.output.embedding,
+    )
     log.info("Task2Vec embedding of %s: %d filters from %d images", smk.wildcards.dataset, len(embedding), len(images))
 
 

@@ -11,10 +11,10 @@ log = logging.getLogger(__name__)
 NOTES = {
     "linear": "Linear-probe accuracy in % on each target's test split (the paper's Tables 1-2). Best per row in bold.",
     "finetune": "Test accuracy in % after training a new head and the last K stages (finetuneK; linear = frozen "
-                "features, L-BFGS probe), the paper's Table 3. Best per row in bold.",
+    "features, L-BFGS probe), the paper's Table 3. Best per row in bold.",
     "robustness": "PGD robust accuracy in % of linear probes at each attack radius, attacking the whole network "
-                  "(Lemma 0.8). Best per row in bold.",
-}  # fmt: skip
+    "(Lemma 0.8). Best per row in bold.",
+}
 TITLES = {
     "linear": "Transfer by linear probes (Tables 1-2)",
     "finetune": "Transfer by partial fine-tuning (Table 3)",

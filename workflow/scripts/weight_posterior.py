@@ -3,10 +3,10 @@
 import logging
 
 from advinfo.checkpoint import load_model, load_source_dataset
-from advinfo.config import model_record
 from advinfo.data import model_inputs, to_unit
 from advinfo.device import job_device
 from advinfo.fileio import write_json
+from advinfo.grid import model_record
 from advinfo.logs import configure_logging
 from advinfo.posterior import (
     PosteriorConfig,
@@ -28,12 +28,22 @@ def main(smk) -> None:
     record = {**model_record(smk.wildcards), "weights_sha256": meta["weights_sha256"]}
     save_posterior(logvar, {**record, "prior_std": cfg.prior_std, "delta": cfg.delta}, smk.output.h5)
     layers = layer_summary(logvar)
-    write_json({**record, "mean_logvar": layers[-1]["mean_logvar"], "layers": layers, "history": history,
-                "config": vars(cfg)}, smk.output.json)  # fmt: skip
+    write_json(
+        {**record, "mean_logvar": layers[-1]["mean_logvar"], "layers": layers, "history": history, "config": vars(cfg)},
+        smk.output.json,
+    )
     last = history[-1]
-    log.info("mean log-variance %.3f (prior std %g); last epoch: CE %.3f under noise vs %.3f clean (delta %g), "
-             "accuracy %.1f%% vs %.1f%%", layers[-1]["mean_logvar"], cfg.prior_std, last["ce"], last["ce_clean"],
-             cfg.delta, 100 * last["acc"], 100 * last["acc_clean"])  # fmt: skip
+    log.info(
+        "mean log-variance %.3f (prior std %g); last epoch: CE %.3f under noise vs %.3f clean (delta %g), "
+        "accuracy %.1f%% vs %.1f%%",
+        layers[-1]["mean_logvar"],
+        cfg.prior_std,
+        last["ce"],
+        last["ce_clean"],
+        cfg.delta,
+        100 * last["acc"],
+        100 * last["acc_clean"],
+    )
 
 
 if __name__ == "__main__":
