@@ -173,6 +173,22 @@ def trained_digits_model(digits):
     return model.eval(), history, meta
 
 
+def pretrain_digits(ds, cfg: TrainConfig, **changes) -> tuple:
+    """``pretrain`` of a width-4 resnet_mini on 8 px digits-like data on one CPU thread, the small
+    run the training tests share (``changes`` override its options)."""
+    torch.set_num_threads(1)
+    options = {
+        "image_size": 8,
+        "width": 4,
+        "monitor_size": 60,
+        "device": torch.device("cpu"),
+        "progress": False,
+        "sample_seed": 0,
+        "head_probe": {"penalties": [0.01]},
+    }
+    return pretrain(ds, "resnet_mini", cfg, **(options | changes))
+
+
 def crash_at_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int) -> Callable[[], None]:
     """Make training raise KeyboardInterrupt (a stand-in for a kill) when it starts ``epoch``
     (0-based); returns a function that undoes it."""

@@ -8,6 +8,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import pretrain_digits
 from torch import nn
 
 from advinfo.arat import (
@@ -139,21 +140,8 @@ def test_arat_weighs_the_adversarial_loss_by_the_clean_training_accuracy(digits)
 
 
 def test_arat_saves_a_plain_network(digits):
-    from advinfo.pretrain import pretrain
-
-    torch.set_num_threads(1)
     cfg = TrainConfig.from_schema(method="arat", eps=0.5, attack_steps=1, epochs=1, batch_size=256, arat_alpha=1.0)
-    trained, history, meta = pretrain(
-        digits,
-        "resnet_mini",
-        cfg,
-        image_size=8,
-        width=4,
-        monitor_size=60,
-        device=torch.device("cpu"),
-        progress=False,
-        sample_seed=0,
-    )
+    trained, history, meta = pretrain_digits(digits, cfg)
     assert not any(isinstance(m, SplitBatchNorm) for m in trained.modules())
     assert trained.state_dict().keys() == build_model("resnet_mini", 10, width=4).state_dict().keys()
     assert meta["train"]["method"] == "arat" and 0 <= history[0]["robust_acc"] <= history[0]["clean_acc"]

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import pretrain_digits
 
 from advinfo.data import model_inputs, to_unit
 from advinfo.models import Normalize, resnet_mini
@@ -23,7 +24,6 @@ from advinfo.mutual_info import (
     mi_attack,
     vulnerability,
 )
-from advinfo.pretrain import pretrain
 from advinfo.train_config import TrainConfig
 
 
@@ -136,25 +136,10 @@ def test_the_critic_scores_every_pairing():
 
 
 def test_wcmi_learns_without_labels_and_gets_a_probe_head(digits):
-    torch.set_num_threads(1)
     cfg = TrainConfig.from_schema(method="wcmi", eps=0.5, attack_steps=1, epochs=1, batch_size=256)
     shuffled = type(digits)(**{**vars(digits), "y_train": digits.y_train[torch.randperm(len(digits.y_train))]})
     head = {"penalties": [1e-3, 1e-1]}
-    runs = [
-        pretrain(
-            ds,
-            "resnet_mini",
-            cfg,
-            image_size=8,
-            width=4,
-            monitor_size=60,
-            device=torch.device("cpu"),
-            progress=False,
-            sample_seed=0,
-            head_probe=head,
-        )
-        for ds in (digits, shuffled)
-    ]
+    runs = [pretrain_digits(ds, cfg, head_probe=head) for ds in (digits, shuffled)]
     (a, history, meta), (b, _, _) = runs
     for (name, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         if not name.startswith("head."):  # the encoder never saw a label

@@ -6,34 +6,16 @@ import logging
 
 import pytest
 import torch
-from conftest import crash_at_epoch
+from conftest import crash_at_epoch, pretrain_digits
 
 from advinfo.augment import augment
 from advinfo.errors import DivergenceError
 from advinfo.models import build_model
-from advinfo.pretrain import pretrain
 from advinfo.schedule import lr_lambda
 from advinfo.train import Trainer, batch_slices, train
 from advinfo.train_config import TrainConfig
 
 CPU = torch.device("cpu")
-
-
-def run(digits, cfg: TrainConfig, **kwargs):
-    torch.set_num_threads(1)
-    return pretrain(
-        digits,
-        "resnet_mini",
-        cfg,
-        image_size=8,
-        width=4,
-        monitor_size=60,
-        device=CPU,
-        progress=False,
-        sample_seed=0,
-        head_probe={"penalties": [0.01]},
-        **kwargs,
-    )
 
 
 def test_standard_training_learns(trained_digits_model):
@@ -47,16 +29,16 @@ def test_standard_training_learns(trained_digits_model):
 
 def test_adversarial_training_records_robust_below_clean(digits):
     cfg = TrainConfig.from_schema(method="pgd", eps=0.5, attack_steps=2, epochs=2, batch_size=128, monitor_steps=3)
-    _, history, _ = run(digits, cfg)
+    _, history, _ = pretrain_digits(digits, cfg)
     assert all(row["robust_acc"] <= row["clean_acc"] for row in history)
     assert all(row["weight_norm"] > 0 and row["images_per_s"] > 0 for row in history)
 
 
 def test_training_is_deterministic_in_the_seed(digits):
     cfg = TrainConfig.from_schema(method="pgd", eps=0.5, attack_steps=1, epochs=1, batch_size=256)
-    a, _, _ = run(digits, cfg)
-    b, _, _ = run(digits, cfg)
-    c, _, _ = run(
+    a, _, _ = pretrain_digits(digits, cfg)
+    b, _, _ = pretrain_digits(digits, cfg)
+    c, _, _ = pretrain_digits(
         digits, TrainConfig.from_schema(method="pgd", eps=0.5, attack_steps=1, epochs=1, batch_size=256, seed=1)
     )
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
@@ -67,15 +49,15 @@ def test_training_is_deterministic_in_the_seed(digits):
 @pytest.mark.parametrize("method", ["pgd", "arat", "wcmi"])  # arat's predictor and wcmi's critic resume too
 def test_interrupted_run_resumes_to_identical_weights(digits, tmp_path, monkeypatch, method):
     cfg = TrainConfig.from_schema(method=method, eps=0.5, attack_steps=1, epochs=3, batch_size=256)
-    reference, ref_history, _ = run(digits, cfg)
+    reference, ref_history, _ = pretrain_digits(digits, cfg)
 
     resume = tmp_path / "resume.pt"
     undo = crash_at_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
-        run(digits, cfg, resume_path=resume)
+        pretrain_digits(digits, cfg, resume_path=resume)
     assert resume.exists()
     undo()
-    resumed, history, _ = run(digits, cfg, resume_path=resume)
+    resumed, history, _ = pretrain_digits(digits, cfg, resume_path=resume)
     for (k, va), vb in zip(reference.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
     assert [r["train_loss"] for r in history] == [r["train_loss"] for r in ref_history]
@@ -83,16 +65,18 @@ def test_interrupted_run_resumes_to_identical_weights(digits, tmp_path, monkeypa
 
 def test_resume_state_of_another_configuration_is_ignored(digits, tmp_path, caplog):
     resume = tmp_path / "resume.pt"
-    run(digits, TrainConfig.from_schema(epochs=1, batch_size=256), resume_path=resume)
+    pretrain_digits(digits, TrainConfig.from_schema(epochs=1, batch_size=256), resume_path=resume)
     with caplog.at_level(logging.WARNING):
-        _, history, _ = run(digits, TrainConfig.from_schema(epochs=1, batch_size=256, lr=0.05), resume_path=resume)
+        _, history, _ = pretrain_digits(
+            digits, TrainConfig.from_schema(epochs=1, batch_size=256, lr=0.05), resume_path=resume
+        )
     assert "belongs to another configuration" in caplog.text
     assert len(history) == 1
 
 
 def test_divergence_stops_at_once_saying_where(digits):
     with pytest.raises(DivergenceError, match=r"non-finite training loss .* at epoch 1, step [1-9]\b.*pretrain.lr"):
-        run(digits, TrainConfig.from_schema(epochs=3, batch_size=64, lr=1e30, momentum=0.0, nesterov=False))
+        pretrain_digits(digits, TrainConfig.from_schema(epochs=3, batch_size=64, lr=1e30, momentum=0.0, nesterov=False))
 
 
 def test_augment_translates_each_image_by_its_own_offset():

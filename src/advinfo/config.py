@@ -18,7 +18,7 @@ import jsonschema
 from advinfo.catalog import EMBEDDED_DATASETS, TORCHVISION_DATASETS
 from advinfo.grid import ARCH_STAGES, transfer_modes
 from advinfo.schema import load_schema
-from advinfo.train_config import STANDARD
+from advinfo.train_config import consistent
 
 
 class ConfigError(ValueError):
@@ -117,7 +117,7 @@ def _distance_problems(config: dict[str, Any]) -> list[str]:
     problems = []
     ref = distance["reference"]
     method, eps = ref["method"], float(ref["eps"])
-    if (method == STANDARD) != (eps == 0):
+    if not consistent(method, eps):
         problems.append(
             f"config key 'distance.reference': method {method!r} with eps {eps:g} — expected "
             f"method standard with eps 0, or an adversarial method with eps > 0"

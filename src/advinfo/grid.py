@@ -72,6 +72,11 @@ def model_record(wildcards: Any) -> dict[str, Any]:
     }
 
 
+def model_spec(wildcards: Any) -> ModelSpec:
+    """The model of a job's wildcards."""
+    return ModelSpec(**model_record(wildcards))
+
+
 def model_label(method: str, eps: float) -> str:
     """How tables and figures name a model: 'standard' or '<method> ε=<eps>'."""
     return STANDARD if float(eps) == 0 else f"{method} ε={float(eps):g}"

@@ -92,7 +92,8 @@ class Trainer:
         self.channels_last = accel.channels_last
         net = torch.compile(model) if accel.compile else model  # attacks and the step share it
         self.method = method(net, cfg, input_shape)
-        self.step = self.method.loss.to(next(model.parameters()).device)
+        device = next(model.parameters()).device
+        self.step = self.method.loss.to(device)
         self.optimizer = torch.optim.SGD(
             self.step.parameters(),
             lr=cfg.lr,
@@ -101,7 +102,6 @@ class Trainer:
             weight_decay=cfg.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, steps_per_epoch))
-        device = next(model.parameters()).device
         if processes > 1:
             self.step = DistributedDataParallel(self.step, device_ids=[device] if device.type == "cuda" else None)
         bf16 = cfg.precision == "bf16"
@@ -214,8 +214,9 @@ def train(
         gen = epoch_generator(cfg.seed + 1, epoch, images.device)
         if cfg.supervised:
             row["clean_acc"] = accuracy(model, *monitor_set)
-            robust = accuracy(model, *monitor_set, monitor_attack, generator=gen) if monitor_attack else None
-            row["robust_acc"] = row["clean_acc"] if robust is None else robust
+            row["robust_acc"] = (
+                accuracy(model, *monitor_set, monitor_attack, generator=gen) if monitor_attack else row["clean_acc"]
+            )
         else:  # the head is fitted after training (Method.final_head)
             row["clean_acc"] = row["robust_acc"] = math.nan
         row.update(weight_norm=weight_norm(model), epoch_seconds=seconds, images_per_s=len(images) / seconds)

@@ -16,6 +16,11 @@ PRECISIONS = ("fp32", "bf16")
 LABEL_FREE = frozenset({"wcmi"})  # methods that learn without labels: their head is fitted after training
 
 
+def consistent(method: str, eps: float) -> bool:
+    """Whether ``method`` can train at ``eps``: standard training at ε = 0, any other method at ε > 0."""
+    return (method == STANDARD) == (float(eps) == 0)
+
+
 def own(method: str) -> dict[str, str]:
     """Field metadata of a hyperparameter only ``method`` reads: it reaches only that method's
     runs, so changing it retrains no other method's models."""
@@ -56,7 +61,7 @@ class TrainConfig(FromSchema):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(self.milestones))
-        if (self.method == STANDARD) != (self.eps == 0):
+        if not consistent(self.method, self.eps):
             raise ValueError(
                 f"method {self.method!r} with eps {self.eps:g}: standard training is the one method at eps 0"
             )

@@ -11,7 +11,7 @@ def get_pretrain_code(wildcards):
 
 def get_train_params(wildcards):
     """The TrainConfig of one model (grid.train_params)."""
-    return grid.train_params(config, grid.ModelSpec(**grid.model_record(wildcards)))
+    return grid.train_params(config, grid.model_spec(wildcards))
 
 
 def get_head_probe(wildcards):
@@ -21,7 +21,7 @@ def get_head_probe(wildcards):
 
 def get_imported(wildcards):
     """The ``imported`` entry of the model of these wildcards."""
-    return grid.imported_entry(config, grid.ModelSpec(**grid.model_record(wildcards)))
+    return grid.imported_entry(config, grid.model_spec(wildcards))
 
 
 def get_imported_images(wildcards):
