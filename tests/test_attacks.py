@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -102,17 +104,21 @@ def test_at_least_as_strong_as_torchattacks(trained_digits_model, digits):
 
     seeds = range(4)
     attack = PGD(model, eps, steps, alpha, random_start=True, keep_best=True)
-    ours = sum(accuracy(model, images, labels, attack, generator=torch.Generator().manual_seed(s)) for s in seeds)
+    ours = sum(
+        accuracy(model, images, labels, partial(attack, generator=torch.Generator().manual_seed(s))) for s in seeds
+    )
     theirs = sum(_torchattacks_accuracy(model, images, labels, s, random_start=True, **budget) for s in seeds)
     assert ours / len(seeds) <= theirs / len(seeds) + 0.5, f"random start: ours {ours / 4:.2f}% vs {theirs / 4:.2f}%"
 
 
 def test_robustness_curve_falls_with_eps(trained_digits_model, digits):
+    from advinfo.evaluation import AttackSpec
     from advinfo.robustness import robustness_curve
 
     model = trained_digits_model[0]
     images, labels = model_inputs(digits, "test", 8, torch.device("cpu"), limit=120, seed=0)
-    curve = robustness_curve(model, images, labels, [0.25, 1.0, 3.0], steps=5)
+    spec = AttackSpec("pgd", "l2", steps=5, iterations=100, square_queries=5000)
+    curve = robustness_curve(model, images, labels, [0.25, 1.0, 3.0], spec, num_classes=10)
     assert list(curve) == ["clean", "0.25", "1", "3"]
     assert curve["clean"] == accuracy(model, images, labels)
     assert curve["clean"] >= curve["0.25"] >= curve["1"] >= curve["3"]

@@ -79,5 +79,13 @@ def test_a_dataset_lists_only_its_own_builder():
 
 
 def test_tables_still_rerun_on_table_code():
-    assert stems("transfer_table") == {"tables"}
-    assert {"comparison", "tables"} <= stems("method_comparison")
+    assert stems("transfer_table") == {"tables", "intervals", "masking"}
+    assert {"comparison", "tables", "intervals"} <= stems("method_comparison")
+    assert {"claims", "overview", "intervals"} <= stems("claims")
+
+
+def test_robustness_jobs_do_not_rerun_on_table_code():
+    """The masking checks' names and thresholds (masking) reach the evaluation jobs; how tables
+    render them (tables, intervals) does not."""
+    assert {"robustness", "evaluation", "attacks", "masking"} <= stems("evaluate_robustness")
+    assert not {"tables", "intervals"} & stems("evaluate_robustness")

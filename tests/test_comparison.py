@@ -19,6 +19,7 @@ def record(method: str, eps: float, clean: float, robust: dict[str, float], seed
         "seed": seed,
         "clean_acc": clean,
         "robust_acc": robust,
+        "n_test": 1000,
     }
 
 
@@ -98,8 +99,9 @@ def test_sections_bold_the_best_method_per_column(inputs):
     ((title, frame),) = comparison_sections(table)
     assert title == "Source: shapes (resnet_mini), ε = 0.5"
     cells = frame.set_index("method")
-    assert cells.loc["standard", "clean acc. (%)"] == "**90.00**"
-    assert cells.loc["arat", "robust acc. @ ε (%)"] == "**52.00**"
+    # accuracies carry Wilson's interval (900 and 520 of 1,000 images, computed by hand)
+    assert cells.loc["standard", "clean acc. (%)"] == "**90.00 [87.98, 91.71]**"
+    assert cells.loc["arat", "robust acc. @ ε (%)"] == "**52.00 [48.90, 55.08]**"
     assert (
         cells.loc["pgd", "vulnerability (nats)"] == "**0.30**"
         and cells.loc["arat", "vulnerability (nats)"] == "**0.30**"

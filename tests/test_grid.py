@@ -13,15 +13,20 @@ from advinfo.grid import (
     attack_radii,
     comparison_radii,
     dataset_options,
+    describe_attack,
+    evaluation_attack,
     evaluation_radii,
     format_eps,
     gap_sources,
     head_probe,
     history_epochs,
+    masking_options,
+    masking_radius,
     method_at,
     model_grid,
     ood_dataset,
     reference_model,
+    run_summary,
     train_params,
     transfer_attack,
 )
@@ -58,7 +63,35 @@ def test_only_a_method_without_labels_gets_the_probe_options(config):
 
 
 def test_the_transfer_attack_takes_the_training_radii_and_norm(config):
-    assert transfer_attack(config) == {"epsilons": [0.25, 0.5], "steps": 10, "n_test": 500, "norm": "l2"}
+    spec = {"name": "apgd-ce", "norm": "l2", "steps": 10, "iterations": 100, "square_queries": 5000}
+    assert transfer_attack(config) == {"epsilons": [0.25, 0.5], "n_test": 500, "spec": spec}
+
+
+def test_the_evaluation_attack_is_the_configs(config):
+    spec = evaluation_attack(config)
+    assert spec == {"name": "apgd-ce", "norm": "l2", "steps": 10, "iterations": 100, "square_queries": 5000}
+    assert describe_attack(spec) == "APGD-CE (10 iterations)"
+    config["evaluate"]["attack"] = "autoattack"  # the standard version's budget by default
+    text = describe_attack(evaluation_attack(config))
+    assert text.startswith("AutoAttack (APGD-CE, APGD-T, FAB-T: 100 iterations; Square: 5000 queries")
+    assert describe_attack({**spec, "name": "pgd"}).startswith("PGD (10 steps")
+
+
+def test_the_masking_checks_run_at_the_middle_evaluation_radius_unless_given(config):
+    assert evaluation_radii(config) == [0.25, 0.5, 1.0] and masking_radius(config) == 0.5
+    config["evaluate"]["epsilons"] = [0.5, 1.0]
+    assert masking_radius(config) == 0.5  # the lower of the two middle ones
+    config["evaluate"]["masking"]["eps"] = 2
+    assert masking_radius(config) == 2.0
+    assert "eps" not in masking_options(config) and masking_options(config)["large_eps"] == 10.0
+
+
+def test_the_run_summary_names_config_grid_data_and_attack(config):
+    summary = run_summary(config, ["config/config.yaml"])
+    assert summary["config"] == "config/config.yaml"
+    assert "sources shapes" in summary["grid"] and "6 models trained, 8 epochs each" in summary["grid"]
+    assert "targets digits, mnist5k, letters" in summary["data"]
+    assert summary["evaluation"].startswith("APGD-CE (10 iterations) at test ε 0.25, 0.5, 1 on 500 test images")
 
 
 def test_imported_models_come_last_with_one_history_row(config):

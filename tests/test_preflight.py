@@ -146,11 +146,25 @@ def test_image_folders_are_counted_when_they_exist(tmp_path):
     empty = _folder(tmp_path / "empty", {"a": 4, "b": 0}, {"a": 1, "b": 1})
     folders = {"lone": str(lone), "odd": str(odd), "empty": str(empty), "later": str(tmp_path / "nowhere")}
     config = filled(TINY, data__folders=folders, targets=["lone", "later"], pretrain__methods=["pgd"])
+    config["evaluate"]["attack"] = "apgd-ce"  # AutoAttack's class count is the next test's
     found = problems(config)  # the folder that is not there yet is left to its prepare_dataset job
     assert len(found) == 3, found
     assert f"'data.folders.odd': {odd}: class folders b, c are in only one of train/ and test/" in found[0]
     assert f"'data.folders.empty': {empty}: train/b holds no image" in found[1]
     assert "'data.folders.lone': train/b holds 1 image — expected at least 2 per class" in found[2]
+
+
+def test_autoattack_needs_four_classes_in_every_attacked_dataset(tmp_path):
+    three = _folder(tmp_path / "three", {"a": 4, "b": 4, "c": 4}, {"a": 2, "b": 2, "c": 2})
+    config = filled(TINY, data__folders={"three": str(three)}, targets=["three"], pretrain__methods=["pgd"])
+    assert config["evaluate"]["attack"] == "autoattack"
+    found = problems(config)
+    assert found == [
+        "config key 'evaluate.attack': autoattack needs 4 classes or more, 'three' has 3 — expected apgd-ce "
+        "or pgd for it"
+    ]
+    config["evaluate"]["attack"] = "apgd-ce"
+    assert problems(config) == []
 
 
 def test_known_sizes_match_the_datasets():

@@ -14,8 +14,18 @@ from conftest import snakemake
 
 pytestmark = pytest.mark.slow
 
-CATEGORIES = ["1. Pretraining", "2. Information", "3. Inversion", "4. Transfer", "5. Distances", "6. Methods"]
+CATEGORIES = [
+    "0. Claims",
+    "1. Pretraining",
+    "2. Information",
+    "3. Inversion",
+    "4. Transfer",
+    "5. Distances",
+    "6. Methods",
+]
 FLAGGED = [
+    "claims.html",
+    "gradient_masking.html",
     "pretrain_robustness",
     "fig4_weight_logvar.png",
     "fig5_weight_norm.png",
@@ -71,8 +81,16 @@ def test_report_holds_every_stage_and_flagged_output_with_its_caption(report):
         "Lemma 0.8",
         "reproduces the paper's Tables 1 and 2",
         "representation vulnerability of Zhu et al.",
+        "Gradient-masking checks after Carlini",
     ):
         assert caption in page
+
+
+def test_report_opens_on_what_ran_and_the_claims(report):
+    page = report.read_text()
+    for heading in ("What ran", "The paper&#x27;s claims on this run", "Gradient masking", "Sections"):
+        assert heading in page or heading.replace("&#x27;", "'") in page, heading
+    assert "INCONCLUSIVE" in page or "PASS" in page
 
 
 def _chromium() -> str | None:
@@ -98,9 +116,9 @@ def test_report_opens_in_headless_chromium_and_shows_a_figure(report, tmp_path):
         page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
         page.goto(report.as_uri())
-        for category in CATEGORIES:
-            assert page.get_by_text(category, exact=True).count() == 1, f"no menu entry {category}"
-        page.get_by_text("2. Information", exact=True).click()
+        for category in CATEGORIES:  # in the menu, and linked from the landing page
+            assert page.get_by_text(category, exact=True).count() == 2, f"no menu entry or link {category}"
+        page.get_by_text("2. Information", exact=True).last.click()  # the landing page's link
         page.locator("tr", has_text="Fig. 4").locator("a[iconname=eye]").click()
         figure = page.locator("img[src^='data:image/png']")
         figure.wait_for(timeout=10_000)

@@ -11,6 +11,7 @@ from conftest import SCHEMA
 from advinfo.builders import BuildOptions
 from advinfo.grid import FINETUNE_GRID_KEYS, finetune_params, train_params
 from advinfo.inversion import InversionConfig
+from advinfo.masking import MaskingConfig
 from advinfo.mutual_info import EstimatorConfig
 from advinfo.posterior import PosteriorConfig
 from advinfo.schema import default_config, fill_defaults, load_schema, section_defaults
@@ -19,7 +20,7 @@ from advinfo.train_config import TrainConfig, train_keys
 # pretrain keys that are not hyperparameters of a run: the grid, and how (not what) it computes
 NOT_TRAINING = {"epsilons", "methods", "all_methods_at", "seeds", "monitor_size", "gpus", "threads"}
 NOT_TRAINING |= {"channels_last", "compile"}
-FROM_SCHEMA = [TrainConfig, PosteriorConfig, InversionConfig, EstimatorConfig, BuildOptions]
+FROM_SCHEMA = [TrainConfig, PosteriorConfig, InversionConfig, EstimatorConfig, BuildOptions, MaskingConfig]
 
 
 def test_filling_defaults_reaches_nested_sections_and_list_items():

@@ -74,7 +74,9 @@ def test_tiny_config_through_the_slurm_profile_matches_a_local_run(partition, ti
     by_id = dict(line.split() for line in states if line.strip())
     assert sorted(by_id) == sorted(job_ids) and set(by_id.values()) == {"COMPLETED"}, by_id
 
+    # claims.csv summarises the whole grid (Prop. 0.3 over every model), which is smaller here
     tables = sorted(p.relative_to(tiny_run) for p in (tiny_run / "results" / "tables").glob("*.csv"))
+    tables = [t for t in tables if t.name != "claims.csv"]
     assert len(tables) >= 8
     for table in tables:  # the local run also imported a model (source imnet) and trained every method
         local = pd.read_csv(tiny_run / table)

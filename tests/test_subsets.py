@@ -32,8 +32,27 @@ INVERSION = {
     "feature_vis": {"coordinates": 2, "iterations": 2},
     "manipulation": {"images": 2, "coordinates": 1, "eps": 1.0, "steps": 2},
 }
+ATTACK = {"name": "pgd", "norm": "l2", "steps": 1, "iterations": 1, "square_queries": 1}
+MASKING = {
+    "n_test": 16,
+    "large_eps": 5.0,
+    "steps_factor": 2,
+    "restarts": 1,
+    "square_queries": 2,
+    "tolerance": 1.0,
+    "near_zero": 5.0,
+}
 JOBS = {  # script: (params, the subsets it takes as (split, images))
-    "evaluate_robustness": ({"epsilons": [0.5], "steps": 1, "n_test": 20, "norm": "l2"}, [("test", 20)]),
+    "evaluate_robustness": (
+        {
+            "epsilons": [0.5],
+            "attack": ATTACK,
+            "n_test": 20,
+            "masking": {**MASKING, "n_test": 16},
+            "masking_eps": 0.5,
+        },
+        [("test", 20), ("test", 16)],
+    ),
     "fisher_input": (
         {
             "options": {
@@ -66,7 +85,7 @@ JOBS = {  # script: (params, the subsets it takes as (split, images))
     ),
     "invert": ({"options": INVERSION, "ood": None}, [("test", 10)]),
     "linear_probe": (
-        {"probe": PROBE, "attack": {"epsilons": [0.5], "steps": 1, "n_test": 20, "norm": "l2"}},
+        {"probe": PROBE, "attack": {"epsilons": [0.5], "n_test": 20, "spec": ATTACK}},
         [("test", 20)],
     ),
     "task2vec_embedding": (
@@ -134,6 +153,7 @@ def test_each_job_measures_every_class_of_a_class_sorted_split(script, sorted_ru
         params=SimpleNamespace(**params, sample_seed=0),
         output=SimpleNamespace(
             json=str(out / "out.json"),
+            masking=str(out / "masking.json"),
             csv=str(out / "out.csv"),
             h5=str(out / "out.h5"),
             head=str(out / "head.pt"),

@@ -1,4 +1,5 @@
-"""The pretraining table: tidy rows, mean ± std over seeds, best per column in bold."""
+"""The result tables: tidy rows, accuracies with 95 % intervals (Wilson for one seed, t over
+seeds; the numbers checked here were computed by hand), best per column in bold."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def record(method: str, eps: float, seed: int, clean: float, robust: float) -> d
         "seed": seed,
         "clean_acc": clean,
         "robust_acc": {"0.5": robust},
+        "n_test": 100,
     }
 
 
@@ -35,20 +37,31 @@ def test_tidy_table_has_one_row_per_model_and_test_eps():
     assert list(table["method"]) == ["standard", "standard", "pgd", "pgd"]  # sorted by eps
     assert table.loc[(table.method == "pgd") & (table.test_eps == 0.5), "accuracy"].item() == 40
     assert table.loc[table.method == "standard", "weight_norm"].tolist() == [4.0, 4.0]
+    # Wilson's interval of 40 / 100 by hand: centre (p + z²/2n) / (1 + z²/n), half-width
+    # z / (1 + z²/n) · sqrt(p(1 − p)/n + z²/4n²) with z = 1.959964
+    row = table[(table.method == "pgd") & (table.test_eps == 0.5)].iloc[0]
+    assert row["n_test"] == 100
+    assert abs(row["ci_low"] - 30.9401) < 1e-3 and abs(row["ci_high"] - 49.7997) < 1e-3
 
 
-def test_markdown_reports_mean_std_over_seeds_and_bolds_the_best():
+def test_markdown_reports_t_intervals_over_seeds_and_bolds_the_best():
     records = [
         record("standard", 0.0, 0, 90, 10),
         record("standard", 0.0, 1, 92, 12),
         record("pgd", 0.5, 0, 70, 40),
         record("pgd", 0.5, 1, 72, 44),
     ]
-    text = robustness_markdown(robustness_table(records, [1.0] * 4))
+    text = robustness_markdown(robustness_table(records, [1.0] * 4), "APGD-CE (10 iterations)")
     lines = [line for line in text.splitlines() if line.startswith("| resnet_mini")]
-    assert lines[0] == "| resnet_mini | standard | 0 | 2 | **91.0 ± 1.4** | 11.0 ± 1.4 |"
-    assert lines[1] == "| resnet_mini | pgd | 0.5 | 2 | 71.0 ± 1.4 | **42.0 ± 2.8** |"
-    assert "robust @ ε=0.5" in text
+    # two seeds: mean ± t(0.975, 1) · s/√2 = 12.706 · 1.0 (or · 2.0 for 40 and 44)
+    assert lines[0] == "| resnet_mini | standard | 0 | 2 | **91.0 ± 12.7** | 11.0 ± 12.7 |"
+    assert lines[1] == "| resnet_mini | pgd | 0.5 | 2 | 71.0 ± 12.7 | **42.0 ± 25.4** |"
+    assert "robust @ ε=0.5" in text and "robust = APGD-CE (10 iterations)" in text
+
+
+def test_markdown_gives_one_seed_its_wilson_interval():
+    text = robustness_markdown(robustness_table([record("pgd", 0.5, 0, 50, 40)], [1.0]), "PGD")
+    assert "| resnet_mini | pgd | 0.5 | 1 | **50.0 [40.4, 59.6]** | **40.0 [30.9, 49.8]** |" in text
 
 
 def transfer_record(
@@ -64,6 +77,8 @@ def transfer_record(
         "mode": mode,
         "clean_acc": clean,
         "robust_acc": robust,
+        "n_test": 100,
+        "n_attacked": 100,
     }
 
 
@@ -81,7 +96,14 @@ TRANSFER = [
 def test_transfer_table_is_tidy_with_robust_accuracy_at_the_source_eps():
     table = transfer_table(TRANSFER)
     assert len(table) == len(TRANSFER)
-    assert list(table.columns[-4:]) == ["clean_acc", "robust_acc", "robust_acc@0.25", "robust_acc@0.5"]
+    assert list(table.columns[-6:]) == [
+        "clean_acc",
+        "n_test",
+        "robust_acc",
+        "n_attacked",
+        "robust_acc@0.25",
+        "robust_acc@0.5",
+    ]
     row = table[(table.method == "pgd") & (table.seed == 1)].iloc[0]
     assert row["robust_acc"] == 44 and row["robust_acc@0.25"] == 64
     assert table.loc[table.method == "standard", "robust_acc"].isna().all()
@@ -91,24 +113,32 @@ def test_transfer_table_is_tidy_with_robust_accuracy_at_the_source_eps():
 
 def test_transfer_pivot_puts_targets_in_rows_models_in_columns_and_bolds_the_best():
     table = transfer_table(TRANSFER)
-    sections = pivot_sections(table[table["mode"] == "linear"], ["target"], "clean_acc")
+    sections = pivot_sections(table[table["mode"] == "linear"], ["target"], "clean_acc", n_column="n_test")
     assert [title for title, _ in sections] == ["Source: shapes (resnet_mini)"]
     frame = sections[0][1]
     assert list(frame.columns) == ["target", "standard", "pgd ε=0.5"]
-    assert frame.values.tolist() == [["digits", "81.0 ± 1.4", "**87.0 ± 1.4**"], ["letters", "–", "**50.0**"]]
+    assert frame.values.tolist() == [
+        ["digits", "81.0 ± 12.7", "**87.0 ± 12.7**"],
+        ["letters", "–", "**50.0 [40.4, 59.6]**"],
+    ]
     text = render_markdown(sections, "note")
-    assert "| digits | 81.0 ± 1.4 | **87.0 ± 1.4** |" in text and text.rstrip().endswith("note")
+    assert "| digits | 81.0 ± 12.7 | **87.0 ± 12.7** |" in text and text.rstrip().endswith("note")
     page = render_html(sections, "Table 1", "note")
-    assert "<b>87.0 ± 1.4</b>" in page and "**" not in page and page.startswith("<!DOCTYPE html>")
+    assert "<b>87.0 ± 12.7</b>" in page and "**" not in page and page.startswith("<!DOCTYPE html>")
+    # without test sizes, a pivot shows mean ± std over seeds (measures that are not accuracies)
+    plain = pivot_sections(table[table["mode"] == "linear"], ["target"], "clean_acc")[0][1]
+    assert plain.values.tolist()[0] == ["digits", "81.0 ± 1.4", "**87.0 ± 1.4**"]
 
 
 def test_robustness_pivot_has_a_row_per_target_and_attack_radius():
     table = transfer_table(TRANSFER)
     long = robustness_long(table[table["mode"] == "linear"])
-    frame = pivot_sections(long, ["target", "test ε"], "accuracy")[0][1]
-    assert frame.values.tolist()[:2] == [
-        ["digits", "0.25", "11.0 ± 1.4", "**62.0 ± 2.8**"],
-        ["digits", "0.5", "3.0 ± 1.4", "**42.0 ± 2.8**"],
+    frame = pivot_sections(long, ["target", "test ε"], "accuracy", n_column="n_attacked")[0][1]
+    assert frame.values.tolist() == [
+        ["digits", "0.25", "11.0 ± 12.7", "**62.0 ± 25.4**"],
+        ["digits", "0.5", "3.0 ± 12.7", "**42.0 ± 25.4**"],
+        ["letters", "0.25", "–", "**40.0 [30.9, 49.8]**"],
+        ["letters", "0.5", "–", "**30.0 [21.9, 39.6]**"],
     ]
 
 

@@ -38,6 +38,31 @@ def test_every_model_is_pretrained_evaluated_and_tabled(tiny_run: Path) -> None:
     assert state["meta"]["train"]["eps"] == 0.5 and len(state["meta"]["weights_sha256"]) == 64
 
 
+def test_robustness_is_autoattack_with_masking_checks_and_intervals(tiny_run: Path) -> None:
+    record = json.loads((tiny_run / MODEL / "robustness.json").read_text())
+    assert record["attack"]["name"] == "autoattack" and record["attack"]["iterations"] == 3
+    assert record["n_test"] == 100 and set(record["robust_acc"]) == {"0.5", "1"}
+    masking = json.loads((tiny_run / MODEL / "masking.json").read_text())
+    assert masking["check_eps"] == 0.5 and masking["n_test"] == 50
+    assert set(masking["accuracy"]) == {"clean", "pgd", "pgd_strong", "single_step", "square", "large_eps"}
+    table = pd.read_csv(tiny_run / "results/tables/gradient_masking.csv")
+    assert len(table) == 6 and table["passed"].dtype == bool  # five trained models and the imported one
+    pivot = (tiny_run / "results/tables/pretrain_robustness.md").read_text()
+    assert "robust = AutoAttack" in pivot and " [" in pivot  # every accuracy with its Wilson interval
+    linear = (tiny_run / "results/tables/transfer_linear.md").read_text()
+    assert "Wilson" in linear and " [" in linear
+
+
+def test_the_claims_table_and_the_landing_page(tiny_run: Path) -> None:
+    claims = pd.read_csv(tiny_run / "results/tables/claims.csv")
+    assert set(claims["verdict"]) <= {"PASS", "FAIL", "INCONCLUSIVE"}
+    assert {"clean_falls", "robust_rises", "trace_falls", "logvar_rises", "robust_heads"} <= set(claims["claim"])
+    assert set(claims["source"]) == {"digits"}  # the imported source has no standard model to compare with
+    overview = (tiny_run / "results/report/overview.rst").read_text()
+    assert "What ran" in overview and "The paper's claims on this run" in overview and "git " in overview
+    assert "Gradient masking" in overview
+
+
 def test_a_second_run_does_nothing(tiny_run: Path) -> None:
     again = run(tiny_run)
     assert again.returncode == 0
@@ -54,7 +79,7 @@ def test_edits_rerun_only_the_jobs_they_touch(tiny_run: Path) -> None:
         edited[0].write_text(originals[edited[0]] + "# an edit to the table rendering\n")
         # read transfer.csv (and distance.csv)
         downstream = {"gap_distance_table": 1, "plot_gap_distance": 1, "method_comparison": 1}
-        downstream["plot_method_comparison"] = 1
+        downstream |= {"plot_method_comparison": 1, "claims": 1}
         assert planned_jobs(run(tiny_run, "-n")) == {"transfer_table": 1, **downstream, "default": 1}
         assert run(tiny_run).returncode == 0
         edited[1].write_text(originals[edited[1]] + "# an edit to one figure\n")
@@ -67,6 +92,7 @@ def test_edits_rerun_only_the_jobs_they_touch(tiny_run: Path) -> None:
         assert "rule plot_weight_logvar:" in forced.stderr and figure.stat().st_mtime_ns > before
         library.write_text(original_library + "# an edit to the library\n")
         tables = ("pretrain_table", "transfer_table", "distance_table", "inversion_table", "method_comparison")
+        tables += ("masking_table",)
         assert planned_jobs(run(tiny_run, "-n")) == {**dict.fromkeys(tables, 1), **downstream, "default": 1}
     finally:
         library.write_text(original_library)

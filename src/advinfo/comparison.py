@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from advinfo.grid import MODEL_KEYS, STANDARD, format_eps
-from advinfo.tables import table_cell
+from advinfo.tables import summary_cell
 
+ACCURACY_COLUMNS = ("clean_acc", "robust_acc")
 COMPARISON_COLUMNS = ["clean_acc", "robust_acc", "transfer_gap", "mi_clean", "mi_adv", "vulnerability"]
 HEADERS = {
     "clean_acc": "clean acc. (%)",
@@ -56,6 +57,7 @@ def comparison_table(
                     **dict(zip(MODEL_KEYS, key, strict=True)),
                     "compare_eps": eps,
                     "clean_acc": rec["clean_acc"],
+                    "n_test": rec["n_test"],
                     "robust_acc": rec["robust_acc"].get(format_eps(eps), np.nan),
                     **{k: mi.get(k, np.nan) for k in ("mi_clean", "mi_adv", "vulnerability")},
                 }
@@ -73,24 +75,31 @@ def comparison_table(
         key=lambda c: c.map(order) if c.name == "method" else c,
         ignore_index=True,
     )
-    return table[["source", "arch", "compare_eps", "method", "eps", "seed", *COMPARISON_COLUMNS]]
+    return table[["source", "arch", "compare_eps", "method", "eps", "seed", *COMPARISON_COLUMNS, "n_test"]]
 
 
 def comparison_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """One (title, table of strings) per (source, arch, ε): a row per method, mean ± std over
-    seeds, the best of each column in **bold** (highest; lowest for the vulnerability)."""
+    """One (title, table of strings) per (source, arch, ε): a row per method, accuracies with their
+    95 % intervals and the other measures as mean ± std over seeds, the best of each column in
+    **bold** (highest; lowest for the vulnerability)."""
     sections = []
     for (source, arch, eps), block in table.groupby(["source", "arch", "compare_eps"], sort=False):
-        stats = block.groupby("method", sort=False)[COMPARISON_COLUMNS].agg(["mean", "std", "count"])
+        cells = {
+            c: {
+                method: summary_cell(g[c], g["n_test"] if c in ACCURACY_COLUMNS else None, decimals=2)
+                for method, g in block.groupby("method", sort=False)
+            }
+            for c in COMPARISON_COLUMNS
+        }
         rows = []
-        for method, row in stats.iterrows():
-            cells = [method]
+        for method in block["method"].unique():
+            row = [method]
             for c in COMPARISON_COLUMNS:
-                means = stats[(c, "mean")]
-                best = means.min() if c == "vulnerability" else means.max()
-                text = table_cell(row[(c, "mean")], row[(c, "std")], int(row[(c, "count")]), decimals=2)
-                cells.append(f"**{text}**" if np.isclose(row[(c, "mean")], best) else text)
-            rows.append(cells)
+                means = [mean for mean, _ in cells[c].values()]
+                best = np.nanmin(means) if c == "vulnerability" else np.nanmax(means)
+                mean, text = cells[c][method]
+                row.append(f"**{text}**" if np.isclose(mean, best) else text)
+            rows.append(row)
         columns = ["method", *(HEADERS[c] for c in COMPARISON_COLUMNS)]
         sections.append((f"Source: {source} ({arch}), ε = {eps:g}", pd.DataFrame(rows, columns=columns)))
     return sections

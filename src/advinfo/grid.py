@@ -232,15 +232,50 @@ def head_probe(config: dict[str, Any], method: str) -> dict[str, Any] | None:
     return None if method not in LABEL_FREE else config["transfer"]["probe"]
 
 
-def transfer_attack(config: dict[str, Any]) -> dict[str, Any]:
-    """The PGD attack on transferred heads (Lemma 0.8)."""
-    rob = config["transfer"]["robustness"]
+def attack_spec(config: dict[str, Any], steps: int) -> dict[str, Any]:
+    """The fields of an ``evaluation.AttackSpec``: evaluate.attack with ``steps`` (pgd, apgd-ce)."""
     return {
-        "epsilons": attack_radii(config),
-        "steps": rob["steps"],
-        "n_test": rob["n_test"],
+        "name": config["evaluate"]["attack"],
         "norm": config["pretrain"]["norm"],
+        "steps": steps,
+        **config["evaluate"]["autoattack"],
     }
+
+
+def describe_attack(spec: dict[str, Any]) -> str:
+    """An evaluation attack (the fields of ``evaluation.AttackSpec``) in words, for notes and logs."""
+    if spec["name"] == "autoattack":
+        return (
+            f"AutoAttack (APGD-CE, APGD-T, FAB-T: {spec['iterations']} iterations; Square: "
+            f"{spec['square_queries']} queries; worst case per image)"
+        )
+    if spec["name"] == "apgd-ce":
+        return f"APGD-CE ({spec['steps']} iterations)"
+    return f"PGD ({spec['steps']} steps, random start, worst iterate kept)"
+
+
+def evaluation_attack(config: dict[str, Any]) -> dict[str, Any]:
+    """The attack measuring the robust accuracy of pretrained models."""
+    return attack_spec(config, config["evaluate"]["steps"])
+
+
+def transfer_attack(config: dict[str, Any]) -> dict[str, Any]:
+    """The attack on transferred heads (Lemma 0.8): its radii, images and spec."""
+    rob = config["transfer"]["robustness"]
+    return {"epsilons": attack_radii(config), "n_test": rob["n_test"], "spec": attack_spec(config, rob["steps"])}
+
+
+def masking_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a ``masking.MaskingConfig``: evaluate.masking without its radius."""
+    return {k: v for k, v in config["evaluate"]["masking"].items() if k != "eps"}
+
+
+def masking_radius(config: dict[str, Any]) -> float:
+    """The radius of the gradient-masking checks: evaluate.masking.eps, or the middle evaluation
+    radius (the lower of the two middle ones)."""
+    eps = config["evaluate"]["masking"]["eps"]
+    radii = evaluation_radii(config)
+    return float(eps) if eps is not None else radii[(len(radii) - 1) // 2]
 
 
 def all_models(config: dict[str, Any]) -> list[ModelSpec]:
@@ -253,3 +288,29 @@ def history_epochs(config: dict[str, Any]) -> list[int | None]:
     pretrain.epochs for the grid, None (one row) for an imported model."""
     imported = set(imported_models(config))
     return [None if spec in imported else config["pretrain"]["epochs"] for spec in all_models(config)]
+
+
+def run_summary(config: dict[str, Any], configfiles: list[str]) -> dict[str, str]:
+    """What a run is, in words, for the report's landing page: its config files, grid, data and
+    evaluation."""
+    pre, data, ev = config["pretrain"], config["data"], config["evaluate"]
+    imported = [f"{m.source}/{m.arch} ε={m.eps:g}" for m in imported_models(config)]
+    return {
+        "config": ", ".join(map(str, configfiles)) or "the schema's defaults",
+        "grid": (
+            f"sources {', '.join(config['sources'])}; archs {', '.join(config['archs'])}; methods "
+            f"{', '.join(pre['methods'])} at training ε {', '.join(f'{float(e):g}' for e in pre['epsilons'])}; "
+            f"seeds {', '.join(map(str, pre['seeds']))}; {len(model_grid(config))} models trained, "
+            f"{pre['epochs']} epochs each" + (f"; imported: {', '.join(imported)}" if imported else "")
+        ),
+        "data": (
+            f"{data['image_size']} px; targets {', '.join(config['targets']) or 'none'}; generated datasets: "
+            f"{data['n_train']} training and {data['n_test']} test images"
+            + (f"; image folders: {', '.join(data['folders'])}" if data["folders"] else "")
+        ),
+        "evaluation": (
+            f"{describe_attack(evaluation_attack(config))} at test ε "
+            f"{', '.join(f'{e:g}' for e in evaluation_radii(config))} on "
+            f"{ev['n_test'] or 'all'} test images; gradient-masking checks at ε = {masking_radius(config):g}"
+        ),
+    }

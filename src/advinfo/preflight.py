@@ -41,6 +41,7 @@ def check_feasibility(config: dict[str, Any]) -> None:
         *_probe_split_problems(config),
         *_training_problems(config),
         *_information_problems(config),
+        *_evaluation_problems(config),
     ]
     if problems:
         body = "\n".join(f"  - {p}" for p in problems)
@@ -193,4 +194,23 @@ def _information_problems(config: dict[str, Any]) -> Problems:
                 f"config key 'information.mutual_info.folds': {mi['folds']} folds of the {n} image pairs of "
                 f"{name!r} hold fewer than 2 pairs each — expected fewer folds or more "
                 f"information.mutual_info.n_images"
+            )
+
+
+# AutoAttack's APGD-T reads the 4th-largest logit.
+AUTOATTACK_MIN_CLASSES = 4
+
+
+def _evaluation_problems(config: dict[str, Any]) -> Problems:
+    """AutoAttack needs 4 classes or more in every dataset it attacks (sources, and targets whose
+    transferred heads are attacked)."""
+    if config["evaluate"]["attack"] != "autoattack":
+        return
+    attacked = [source_images(config, spec.source) for spec in all_models(config)] + list(config["targets"])
+    for name in dict.fromkeys(attacked):
+        facts = dataset_facts(name, config["data"])
+        if facts is not None and facts.classes < AUTOATTACK_MIN_CLASSES:
+            yield (
+                f"config key 'evaluate.attack': autoattack needs {AUTOATTACK_MIN_CLASSES} classes or more, "
+                f"{name!r} has {facts.classes} — expected apgd-ce or pgd for it"
             )

@@ -19,6 +19,7 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -215,7 +216,9 @@ def train(
         if cfg.supervised:
             row["clean_acc"] = accuracy(model, *monitor_set)
             row["robust_acc"] = (
-                accuracy(model, *monitor_set, monitor_attack, generator=gen) if monitor_attack else row["clean_acc"]
+                accuracy(model, *monitor_set, partial(monitor_attack, generator=gen))
+                if monitor_attack
+                else row["clean_acc"]
             )
         else:  # the head is fitted after training (Method.final_head)
             row["clean_acc"] = row["robust_acc"] = math.nan

@@ -31,6 +31,7 @@ FEATURES = f"{RESULTS}/features/{MODEL_ID}/{{target}}.h5"
 TRANSFER_DIR = f"{RESULTS}/transfer/{MODEL_ID}/{{target}}"
 DISTANCE_DIR = f"{RESULTS}/distance"
 TASK2VEC_EMBEDDING = f"{DISTANCE_DIR}/task2vec/embeddings/{{dataset}}.h5"
+OVERVIEW = f"{RESULTS}/report/overview.rst"
 
 
 wildcard_constraints:
@@ -88,6 +89,7 @@ def get_final_output():
     figures = ["fig4_weight_logvar", "fig5_weight_norm", "fig6_tsne", "fisher_input"]
     figures += ["fig1_inversion", "fig2_inversion_loss", "feature_visualisation"]
     tables = ["pretrain_robustness.csv", "pretrain_robustness.md", "information.csv"]
+    tables += [f"{name}.{ext}" for name in ("claims", "gradient_masking") for ext in ("csv", "md", "html")]
     tables += [f"inversion.{ext}" for ext in ("csv", "md", "html")]
     if config["targets"]:
         tables += ["transfer.csv"]
@@ -97,6 +99,8 @@ def get_final_output():
     if grid.comparison_radii(config):
         tables += [f"method_comparison.{ext}" for ext in ("csv", "md", "html")]
         figures += ["method_comparison"]
-    return [f"{RESULTS}/tables/{name}" for name in tables] + [
-        f"{RESULTS}/figures/{name}.{ext}" for name in figures for ext in ("pdf", "png")
-    ]
+    return (
+        [OVERVIEW]
+        + [f"{RESULTS}/tables/{name}" for name in tables]
+        + [f"{RESULTS}/figures/{name}.{ext}" for name in figures for ext in ("pdf", "png")]
+    )

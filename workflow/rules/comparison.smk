@@ -29,6 +29,7 @@ rule method_comparison:
     params:
         radii=grid.comparison_radii(config),
         mode=config["distance"]["gap_mode"],
+        attack=grid.describe_attack(grid.evaluation_attack(config)),
     script:
         "../scripts/method_comparison.py"
 

@@ -65,8 +65,9 @@ rule import_model:
 ruleorder: import_model > pretrain
 
 
-# Clean and PGD robust accuracy of one model at every test radius of evaluate.epsilons and
-# at the radii where training methods are compared.
+# Clean and robust accuracy (evaluate.attack) of one model at every test radius of
+# evaluate.epsilons and at the radii where training methods are compared; and the
+# gradient-masking checks on the same model (one job: one model load, one start-up).
 rule evaluate_robustness:
     input:
         model=f"{MODEL_DIR}/model.pt",
@@ -74,6 +75,7 @@ rule evaluate_robustness:
         code=library("evaluate_robustness"),
     output:
         json=f"{MODEL_DIR}/robustness.json",
+        masking=f"{MODEL_DIR}/masking.json",
     log:
         f"{LOGS}/evaluate_robustness/{{source}}/{{arch}}/{{method}}-eps{{eps}}-seed{{seed}}.log",
     benchmark:
@@ -86,12 +88,38 @@ rule evaluate_robustness:
         mem_mb=4000,
     params:
         epsilons=grid.evaluation_radii(config),
-        steps=config["evaluate"]["steps"],
+        attack=grid.evaluation_attack(config),
         n_test=config["evaluate"]["n_test"],
         sample_seed=config["data"]["seed"],
-        norm=config["pretrain"]["norm"],
+        masking=grid.masking_options(config),
+        masking_eps=grid.masking_radius(config),
     script:
         "../scripts/evaluate_robustness.py"
+
+
+# The gradient-masking checks of every model in one table, failures flagged.
+rule masking_table:
+    input:
+        masking=model_files("masking.json"),
+        code=library("masking_table"),
+    output:
+        csv=f"{RESULTS}/tables/gradient_masking.csv",
+        md=f"{RESULTS}/tables/gradient_masking.md",
+        html=report(
+            f"{RESULTS}/tables/gradient_masking.html",
+            caption="../report/gradient_masking.rst",
+            category="1. Pretraining",
+            labels=report_labels("gradient-masking checks"),
+        ),
+    log:
+        f"{LOGS}/masking_table.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=0,
+    script:
+        "../scripts/masking_table.py"
 
 
 # One row per model: clean and robust accuracy, final weight norm; plus a Markdown pivot.
@@ -117,5 +145,6 @@ rule pretrain_table:
         gpu=0,
     params:
         epochs=grid.history_epochs(config),
+        attack=grid.describe_attack(grid.evaluation_attack(config)),
     script:
         "../scripts/pretrain_table.py"

@@ -123,5 +123,7 @@ rule transfer_table:
     threads: 1
     resources:
         gpu=0,
+    params:
+        attack=grid.describe_attack(grid.transfer_attack(config)["spec"]),
     script:
         "../scripts/transfer_table.py"

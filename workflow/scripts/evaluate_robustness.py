@@ -1,36 +1,66 @@
-"""Clean and PGD robust accuracy of one pretrained model over the test radii of the config."""
+"""Clean and robust accuracy of one pretrained model over the test radii of the config, under the
+evaluation attack (evaluate.attack), and the gradient-masking checks on the same model."""
 
 import logging
 
 from advinfo.checkpoint import load_model, load_source_dataset
 from advinfo.data import model_inputs
 from advinfo.device import job_device
+from advinfo.evaluation import AttackSpec
 from advinfo.fileio import write_json
 from advinfo.grid import model_record
 from advinfo.logs import configure_logging
-from advinfo.robustness import robustness_curve
+from advinfo.masking import CHECKS as MASKING_CHECKS
+from advinfo.masking import MaskingConfig, verdicts
+from advinfo.robustness import masking_accuracies, robustness_curve
 
 log = logging.getLogger(__name__)
 
 
 def main(smk) -> None:
     device = job_device(smk.threads)
+    spec = AttackSpec(**smk.params.attack)
+    masking = MaskingConfig(**smk.params.masking)
     model, meta = load_model(smk.input.model, device)
     ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
     images, labels = model_inputs(
         ds, "test", meta["image_size"], device, limit=smk.params.n_test, seed=smk.params.sample_seed
     )
-    accs = robustness_curve(model, images, labels, smk.params.epsilons, smk.params.steps, smk.params.norm)
+    log.info("%s on %d test images at eps %s", spec.describe(), len(labels), smk.params.epsilons)
+    accs = robustness_curve(model, images, labels, smk.params.epsilons, spec, meta["num_classes"])
     record = {
         **model_record(smk.wildcards),
-        "clean_acc": accs.pop("clean"),
-        "robust_acc": accs,
+        "clean_acc": accs["clean"],
+        "robust_acc": {k: v for k, v in accs.items() if k != "clean"},
         "n_test": len(labels),
-        "attack": {"norm": smk.params.norm, "steps": smk.params.steps, "random_start": True, "keep_best": True},
+        "attack": {**smk.params.attack, "description": spec.describe()},
         "weights_sha256": meta.get("weights_sha256"),
     }
     write_json(record, smk.output.json)
-    log.info("clean %.1f%%, robust %s", record["clean_acc"], accs)
+    log.info("clean %.1f%%, robust %s", record["clean_acc"], record["robust_acc"])
+
+    images, labels = model_inputs(
+        ds, "test", meta["image_size"], device, limit=masking.n_test, seed=smk.params.sample_seed
+    )
+    eps = smk.params.masking_eps
+    measured = masking_accuracies(model, images, labels, eps, spec.steps, spec.norm, masking, seed=spec.seed)
+    passed = verdicts(measured, accs, len(labels), masking)
+    write_json(
+        {
+            **model_record(smk.wildcards),
+            "check_eps": eps,
+            "n_test": len(labels),
+            "accuracy": measured,
+            "curve": accs,
+            "checks": passed,
+            "passed": all(passed.values()),
+            "options": smk.params.masking,
+            "weights_sha256": meta.get("weights_sha256"),
+        },
+        smk.output.masking,
+    )
+    failed = "; ".join(MASKING_CHECKS[name] for name, ok in passed.items() if not ok)
+    log.info("masking checks at eps %g: %s; %s", eps, measured, f"FLAGGED: {failed}" if failed else "all pass")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Linear probe on frozen features (penalty chosen on a validation split), scored clean and
-under PGD through the whole network."""
+under the evaluation attack through the whole network."""
 
 import logging
 
 from advinfo.checkpoint import load_model
 from advinfo.data import load_dataset, model_inputs
 from advinfo.device import job_device
+from advinfo.evaluation import AttackSpec
 from advinfo.features import read_model_features
 from advinfo.fileio import write_json
 from advinfo.grid import model_record
@@ -36,7 +37,8 @@ def main(smk) -> None:
         limit=attack["n_test"],
         seed=smk.params.sample_seed,
     )
-    curve = robustness_curve(network, images, labels, attack["epsilons"], attack["steps"], attack["norm"])
+    spec = AttackSpec(**attack["spec"])
+    curve = robustness_curve(network, images, labels, attack["epsilons"], spec, attrs["num_classes"])
     record = {
         **model_record(smk.wildcards),
         "target": smk.wildcards.target,
@@ -44,7 +46,8 @@ def main(smk) -> None:
         "clean_acc": test_acc,
         "robust_acc": {k: v for k, v in curve.items() if k != "clean"},
         "attacked_clean_acc": curve["clean"],
-        "attack": {**attack, "random_start": True, "keep_best": True},
+        "attack": {**attack, "description": spec.describe()},
+        "n_attacked": len(labels),
         "l2": fit.probe.l2,
         "val_accuracy": {f"{k:g}": v for k, v in fit.val_accuracy.items()},
         "lbfgs_iterations": fit.iterations,

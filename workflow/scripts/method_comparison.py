@@ -6,12 +6,12 @@ import logging
 from advinfo.comparison import comparison_sections, comparison_table
 from advinfo.fileio import read_csv, read_json, write_csv
 from advinfo.logs import configure_logging
-from advinfo.tables import write_pivots
+from advinfo.tables import INTERVAL_NOTE, write_pivots
 
 log = logging.getLogger(__name__)
 
 NOTE = (
-    "Robust accuracy: PGD at the compared ε on the source test images. Transfer gap: the mean over "
+    "Robust accuracy: {attack} at the compared ε on the source test images. Transfer gap: the mean over "
     "targets of the model's transfer accuracy minus the standard model's (points of %). Vulnerability: "
     "I(X;Z) on clean images minus its worst case within ε (nats; lower is more robust). wcmi learns "
     "without labels; its accuracies are those of a linear probe on its features."
@@ -28,7 +28,8 @@ def main(smk) -> None:
         smk.params.mode,
     )
     write_csv(table, smk.output.csv)
-    write_pivots(comparison_sections(table), "Training methods at equal ε", NOTE, smk.output.md, smk.output.html)
+    note = f"{NOTE.format(attack=smk.params.attack)} {INTERVAL_NOTE}"
+    write_pivots(comparison_sections(table), "Training methods at equal ε", note, smk.output.md, smk.output.html)
     log.info("compared %d models at ε in %s", len(table), smk.params.radii)
 
 

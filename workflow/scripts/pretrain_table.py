@@ -16,7 +16,7 @@ def main(smk) -> None:
     final_norms = [float(read_history(path, epochs)["weight_norm"].iloc[-1]) for path, epochs in histories]
     table = robustness_table(records, final_norms)
     write_csv(table, smk.output.csv)
-    write_text(robustness_markdown(table), smk.output.markdown)
+    write_text(robustness_markdown(table, smk.params.attack), smk.output.markdown)
     log.info("wrote %d rows to %s", len(table), smk.output.csv)
 
 

@@ -4,7 +4,7 @@ import logging
 
 from advinfo.fileio import read_json, write_csv
 from advinfo.logs import configure_logging
-from advinfo.tables import pivot_sections, robustness_long, transfer_table, write_pivots
+from advinfo.tables import INTERVAL_NOTE, pivot_sections, robustness_long, transfer_table, write_pivots
 
 log = logging.getLogger(__name__)
 
@@ -12,8 +12,8 @@ NOTES = {
     "linear": "Linear-probe accuracy in % on each target's test split (the paper's Tables 1-2). Best per row in bold.",
     "finetune": "Test accuracy in % after training a new head and the last K stages (finetuneK; linear = frozen "
     "features, L-BFGS probe), the paper's Table 3. Best per row in bold.",
-    "robustness": "PGD robust accuracy in % of linear probes at each attack radius, attacking the whole network "
-    "(Lemma 0.8). Best per row in bold.",
+    "robustness": "Robust accuracy in % of linear probes at each attack radius under {attack}, attacking the whole "
+    "network (Lemma 0.8). Best per row in bold.",
 }
 TITLES = {
     "linear": "Transfer by linear probes (Tables 1-2)",
@@ -27,12 +27,13 @@ def main(smk) -> None:
     write_csv(table, smk.output.csv)
     linear = table[table["mode"] == "linear"]
     sections = {
-        "linear": pivot_sections(linear, ["target"], "clean_acc"),
-        "finetune": pivot_sections(table, ["target", "mode"], "clean_acc"),
-        "robustness": pivot_sections(robustness_long(linear), ["target", "test ε"], "accuracy"),
+        "linear": pivot_sections(linear, ["target"], "clean_acc", n_column="n_test"),
+        "finetune": pivot_sections(table, ["target", "mode"], "clean_acc", n_column="n_test"),
+        "robustness": pivot_sections(robustness_long(linear), ["target", "test ε"], "accuracy", n_column="n_attacked"),
     }
     for name, secs in sections.items():
-        write_pivots(secs, TITLES[name], NOTES[name], smk.output[f"{name}_md"], smk.output[f"{name}_html"])
+        note = f"{NOTES[name].format(attack=smk.params.attack)} {INTERVAL_NOTE}"
+        write_pivots(secs, TITLES[name], note, smk.output[f"{name}_md"], smk.output[f"{name}_html"])
     log.info("wrote %d transfer results to %s", len(table), smk.output.csv)
 
 

@@ -1,0 +1,81 @@
+"""The report's landing page: what ran (config, grid, data, code version), the claims table and
+the gradient-masking flags, as reStructuredText that ``workflow/report/landing.rst`` includes."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from advinfo.claims import FAIL, INCONCLUSIVE, PASS, untested
+from advinfo.grid import model_label
+from advinfo.masking import CHECKS as MASKING_CHECKS
+
+
+def code_version(root: str | Path) -> str:
+    """The git commit of the checkout at ``root`` (``-dirty`` with uncommitted changes), or why not."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return f"git {out.stdout.strip()}"
+
+
+def _cell(text: Any) -> str:
+    """One list-table cell: a single line, with no character rst would read as markup."""
+    return " ".join(str(text).split()).replace("*", r"\*").replace("|", r"\|").replace("`", r"\`") or "–"
+
+
+def list_table(frame: pd.DataFrame, widths: Sequence[int]) -> list[str]:
+    """``frame`` as an rst list-table."""
+    lines = [".. list-table::", "   :header-rows: 1", f"   :widths: {' '.join(map(str, widths))}", ""]
+    for row in [list(frame.columns), *frame.astype(str).values.tolist()]:
+        lines.append(f"   * - {_cell(row[0])}")
+        lines += [f"     - {_cell(c)}" for c in row[1:]]
+    return lines + [""]
+
+
+def _section(title: str) -> list[str]:
+    return [title, "-" * len(title), ""]
+
+
+def overview_rst(run: dict[str, Any], claims: pd.DataFrame, masking: pd.DataFrame, version: str) -> str:
+    """The landing page's body: ``run`` holds the config files, grid and data in words."""
+    lines = _section("What ran")
+    lines += [f"- **{name}**: {_cell(value)}" for name, value in run.items()]
+    lines += [f"- **code**: {version}", ""]
+
+    lines += _section("The paper's claims on this run")
+    counts = claims["verdict"].value_counts()
+    lines += [
+        f"**{counts.get(PASS, 0)} PASS, {counts.get(FAIL, 0)} FAIL, {counts.get(INCONCLUSIVE, 0)} INCONCLUSIVE.** "
+        "Each claim compares the most robust model with the standard one (or tests a ratio), each side with its "
+        "95 % interval: PASS when the intervals are apart in the claimed direction, FAIL when apart the other "
+        "way, INCONCLUSIVE when they overlap (results/tables/claims.csv).",
+        "",
+    ]
+    if len(claims):
+        shown = claims[["verdict", "statement", "source", "measured"]]
+        lines += list_table(shown.rename(columns={"statement": "claim"}), [10, 35, 10, 45])
+    missing = untested(claims)
+    if missing:
+        lines += ["Not testable with this config: " + "; ".join(missing) + ".", ""]
+
+    lines += _section("Gradient masking")
+    flagged = masking[~masking["passed"].astype(bool)] if len(masking) else masking
+    if len(masking) and flagged.empty:
+        lines += [f"All {len(masking)} models pass the five gradient-masking checks.", ""]
+    for rec in flagged.itertuples(index=False):
+        failed = [text for name, text in MASKING_CHECKS.items() if not bool(getattr(rec, f"pass_{name}"))]
+        model = f"{rec.source}/{rec.arch} {model_label(rec.method, rec.eps)} seed {rec.seed}"
+        lines += [f"- **FLAGGED** {_cell(model)}: fails {_cell('; '.join(failed))}."]
+    return "\n".join([*lines, ""]) + "\n"
