@@ -28,6 +28,8 @@ ATTACKS = ("autoattack", "apgd-ce", "pgd")
 TARGET_CLASSES = 9
 MIN_CLASSES = {"autoattack": AUTOATTACK_MIN_CLASSES, "apgd-ce": 2, "pgd": 2}
 
+TORCHATTACKS_NORMS = {"l2": "L2", "linf": "Linf"}  # advinfo's norm names: torchattacks'
+
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -62,7 +64,7 @@ def evaluation_attack(model: nn.Module, eps: float, spec: AttackSpec, num_classe
         return seeded_pgd(model, eps, spec.steps, spec.norm, spec.seed, random_start=True, keep_best=True)
     import torchattacks  # imported here: jobs that never attack skip its import
 
-    norm = {"l2": "L2", "linf": "Linf"}[spec.norm]
+    norm = TORCHATTACKS_NORMS[spec.norm]
     if spec.name == "apgd-ce":
         return torchattacks.APGD(model, norm=norm, eps=eps, steps=spec.steps, seed=spec.seed, loss="ce")
     targets = min(TARGET_CLASSES, num_classes - 1)
@@ -76,9 +78,17 @@ def evaluation_attack(model: nn.Module, eps: float, spec: AttackSpec, num_classe
             torchattacks.APGD(model, norm=norm, eps=eps, steps=spec.iterations, seed=spec.seed, loss="ce"),
             apgd_t,
             fab_t,
-            torchattacks.Square(model, norm=norm, eps=eps, n_queries=spec.square_queries, seed=spec.seed),
+            square(model, eps, spec.norm, spec.square_queries, spec.seed),
         ]
     )
+
+
+def square(model: nn.Module, eps: float, norm: str, queries: int, seed: int) -> Attack:
+    """The black-box Square attack (Andriushchenko et al. 2020): no gradient read, ``queries``
+    forward passes per image at most."""
+    import torchattacks
+
+    return torchattacks.Square(model, norm=TORCHATTACKS_NORMS[norm], eps=eps, n_queries=queries, seed=seed)
 
 
 def seeded_pgd(model: nn.Module, eps: float, steps: int, norm: str, seed: int, **options: Any) -> Attack:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from advinfo.data import to_unit
-from advinfo.evaluation import Attack, AttackSpec, evaluation_attack, seeded_pgd
+from advinfo.evaluation import Attack, AttackSpec, evaluation_attack, seeded_pgd, square
 from advinfo.grid import format_eps
 from advinfo.masking import MaskingConfig
 
@@ -77,7 +77,6 @@ def masking_accuracies(
     """Accuracy in % at ``eps`` under PGD (``steps``), stronger PGD (worst of ``restarts``
     starts of ``steps × steps_factor``), one gradient step of length ε, and Square; and under
     PGD at ``large_eps``."""
-    import torchattacks  # imported here: only robustness jobs attack with it
 
     def acc(mask: torch.Tensor) -> float:
         return 100.0 * int(mask.sum()) / max(1, mask.numel())
@@ -86,9 +85,7 @@ def masking_accuracies(
     for restart in range(cfg.restarts):
         attack = seeded_pgd(model, eps, steps * cfg.steps_factor, norm, seed + 1 + restart, keep_best=True)
         strong &= robust_mask(model, images, labels, attack)
-    square = torchattacks.Square(
-        model, norm={"l2": "L2", "linf": "Linf"}[norm], eps=eps, n_queries=cfg.square_queries, seed=seed
-    )
+    black_box = square(model, eps, norm, cfg.square_queries, seed)
     return {
         "clean": acc(robust_mask(model, images, labels, None)),
         "pgd": acc(robust_mask(model, images, labels, seeded_pgd(model, eps, steps, norm, seed, keep_best=True))),
@@ -96,7 +93,7 @@ def masking_accuracies(
         "single_step": acc(
             robust_mask(model, images, labels, seeded_pgd(model, eps, 1, norm, seed, step_size=eps, random_start=False))
         ),
-        "square": acc(robust_mask(model, images, labels, square)),
+        "square": acc(robust_mask(model, images, labels, black_box)),
         "large_eps": acc(
             robust_mask(model, images, labels, seeded_pgd(model, cfg.large_eps, steps, norm, seed, keep_best=True))
         ),
