@@ -24,11 +24,15 @@ Entries (--only NAME):
                (resnet_mini, 32x32, same data, k, batch); each adds one network pass per step to PGD's
                k + 1 (trades: the clean prediction; arat: the clean branch; wcmi: the critic), so the
                goal is <= (k + 3) / (k + 1)
-  gpu          pgd_resnet18: images/s of PGD-7 adversarial training of ResNet-18 (CIFAR stem, 32 px),
-               fp32, bf16 autocast, bf16 + channels_last (and + torch.compile with --compile), on the
-               GPU when there is one; beside each, the physical limit: the device's measured dense
-               matmul rate in that precision / the FLOPs of one image's training step
-               (counted by torch.utils.flop_counter), and the fraction of it reached
+  gpu          pgd7_resnet18: images/s of PGD-7 adversarial training of ResNet-18 (CIFAR stem, 32 px,
+               bf16 + channels_last) at batch 128 and 512: a plain PyTorch loop, the project's eager
+               loop and its fast step (one CUDA graph per step; also in fp32, and + torch.compile with
+               --compile), on the GPU when there is one. Goal for the fast step on an H100/H200:
+               >= 8,000 img/s at 128, >= 15,000 at 512, and >= 2.5x the plain loop. Beside each, the
+               physical limit: the device's measured tensor-core matmul rate in that precision (fp32
+               as TF32) / the FLOPs of one image's training step (torch.utils.flop_counter), and the
+               fraction reached. On a CPU: a few images, and the aten ops (kernel launches on a GPU)
+               and host synchronisations per step of the eager and the fast loop
 """
 
 from __future__ import annotations
@@ -314,17 +318,27 @@ def bench_distance(args: argparse.Namespace) -> None:
     )
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def _matmul_rate(device: torch.device, dtype: torch.dtype) -> float:
-    """Dense matmul FLOP/s this device reaches: the ceiling any training step works under."""
+    """Dense matmul FLOP/s this device reaches in ``dtype`` on its tensor cores (fp32 as TF32,
+    as cuDNN runs fp32 convolutions by default): the ceiling any training step works under."""
     n = 8192 if device.type == "cuda" else 1024
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    (a @ b).sum().item()
-    t0 = time.perf_counter()
-    for _ in range(10):
-        a @ b
-    sync()
-    return 10 * 2 * n**3 / (time.perf_counter() - t0)
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        (a @ b).sum().item()
+        t0 = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        _sync(device)
+        return 10 * 2 * n**3 / (time.perf_counter() - t0)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 def _step_flops(trainer: Trainer, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -339,42 +353,125 @@ def _step_flops(trainer: Trainer, x: torch.Tensor, y: torch.Tensor) -> float:
     return counter.get_total_flops() / len(x)
 
 
+def _plain_epoch(model: torch.nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch: int, bf16: bool) -> None:
+    """The baseline: PGD-7 (L2, ε 0.5) adversarial training as a plain PyTorch loop would write it."""
+    x_all, y_all = data
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    autocast = torch.autocast(x_all.device.type, torch.bfloat16, enabled=bf16)
+    eps, alpha = 0.5, 2.5 * 0.5 / 7
+    for i in range(0, len(x_all), batch):
+        x = (x_all[i : i + batch].float() / 255).contiguous(memory_format=torch.channels_last)
+        y = y_all[i : i + batch]
+        delta = torch.randn_like(x)
+        delta *= eps * torch.rand(len(x), 1, 1, 1, device=x.device) / delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        model.eval()
+        for _ in range(7):
+            delta.requires_grad_(True)
+            with autocast:
+                loss = F.cross_entropy(model(x + delta), y)
+            (grad,) = torch.autograd.grad(loss, delta)
+            delta = delta.detach() + alpha * grad / grad.flatten(1).norm(dim=1).view(-1, 1, 1, 1).clamp_min(1e-12)
+            delta *= (eps / delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1).clamp_min(1e-12)).clamp(max=1)
+            delta = (x + delta).clamp(0, 1) - x
+        model.train()
+        with autocast:
+            loss = F.cross_entropy(model(x + delta), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def _rate(run: Callable[[int], None], n: int, device: torch.device) -> float:
+    """Images/s of the second epoch (the first warms up, compiles and captures)."""
+    run(0)
+    _sync(device)
+    t0 = time.perf_counter()
+    run(1)
+    _sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+def _pgd_trainer(precision: str, batch: int, n: int, accel: Accel, device: torch.device) -> Trainer:
+    cfg = TrainConfig.from_schema(method="pgd", eps=0.5, attack_steps=7, batch_size=batch, precision=precision)
+    return Trainer(build_model("resnet18", 10).to(device), cfg, math.ceil(n / batch), accel)
+
+
+def _launch_counts(device: torch.device) -> None:
+    """What a CPU shows of the launch cost: aten ops per step (each one or more kernel launches on
+    a GPU) and host synchronisations, for the eager loop and for the fast one, whose step (the
+    part a GPU captures as one graph) runs under the same counter."""
+    from advinfo.graphed import OpCounter
+
+    n, batch = 64, 16
+    data = tuple(t.to(device) for t in _data(n, 32))
+    steps = n // batch
+    counts = {}
+    for label, accel in (("eager", Accel(False, False)), ("fast", Accel(False, False, graph=True))):
+        trainer = _pgd_trainer("fp32", batch, n, accel, device)
+        inside = OpCounter()
+        if trainer.fast:
+            step = trainer.graphed.fn
+
+            def counted(
+                *args: torch.Tensor | None, step: Callable = step, inside: OpCounter = inside
+            ) -> tuple[torch.Tensor, ...]:
+                with inside:
+                    return step(*args)
+
+            trainer.graphed.fn = counted
+        with OpCounter() as total:
+            trainer.train_epoch(*data, epoch=0, progress=False)
+        counts[label] = (total.ops / steps, len(total.syncs) / steps, inside.ops / steps, len(inside.syncs))
+    eager_ops, eager_syncs, _, _ = counts["eager"]
+    fast_ops, fast_syncs, graph_ops, graph_syncs = counts["fast"]
+    report("gpu.launches_per_step.eager (PGD-7 R18)", f"{eager_ops:.0f} ops", f"{eager_syncs:.1f} host syncs per step")
+    report(
+        "gpu.launches_per_step.fast",
+        f"1 graph + {fast_ops - graph_ops:.0f} ops",
+        f"graph of {graph_ops:.0f} ops with {graph_syncs} host syncs; {fast_syncs:.2f} syncs per step in all",
+    )
+
+
 def bench_gpu(args: argparse.Namespace) -> None:
-    """PGD-7 ResNet-18 adversarial training throughput per precision and layout, against the
-    device's physical limit."""
+    """PGD-7 ResNet-18 adversarial training (32 px, bf16 + channels_last unless named) in
+    images/s: a plain PyTorch loop, the project's eager loop and its fast step (one CUDA graph
+    per step), at each batch size, against the physical limit. On a CPU: a few images, and the
+    launch counts per step instead."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     n = args.gpu_n if device.type == "cuda" else 64
-    x_all, y_all = (t.to(device) for t in _data(n, 32))
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    batches = args.gpu_batches if device.type == "cuda" else [16]
+    data = tuple(t.to(device) for t in _data(n, 32))
     peaks = {p: _matmul_rate(device, dtype) for p, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    fp32 = "fp32 as TF32" if device.type == "cuda" else "fp32"
+    report("gpu.device", name, f"matmul {fp32} {peaks['fp32'] / 1e12:.1f}, bf16 {peaks['bf16'] / 1e12:.1f} TFLOP/s")
+    if device.type == "cpu":
+        _launch_counts(device)
     variants = [
-        ("fp32", "fp32", Accel()),
-        ("bf16", "bf16", Accel()),
-        ("bf16_channels_last", "bf16", Accel(channels_last=True)),
+        ("eager", "bf16", Accel(channels_last=True, compile=False)),
+        ("fast", "bf16", Accel(channels_last=True, compile=False, graph=True)),
+        ("fast_fp32", "fp32", Accel(channels_last=True, compile=False, graph=True)),
     ]
     if args.compile:
-        variants.append(("bf16_channels_last_compile", "bf16", Accel(channels_last=True, compile=True)))
-    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    report("gpu.device", name, f"matmul peak fp32 {peaks['fp32'] / 1e12:.2f}, bf16 {peaks['bf16'] / 1e12:.2f} TFLOP/s")
-    for label, precision, accel in variants:
-        cfg = TrainConfig.from_schema(
-            method="pgd", eps=0.5, attack_steps=7, batch_size=args.batch_size, precision=precision
-        )
-        model = build_model("resnet18", 10).to(device)
-        trainer = Trainer(model, cfg, math.ceil(n / cfg.batch_size), accel)
-        flops = _step_flops(trainer, x_all[: cfg.batch_size].float() / 255, y_all[: cfg.batch_size])
-        trainer.train_epoch(x_all, y_all, epoch=0, progress=False)  # warm-up (and compilation)
-        sync()
-        t0 = time.perf_counter()
-        trainer.train_epoch(x_all, y_all, epoch=1, progress=False)
-        sync()
-        rate = n / (time.perf_counter() - t0)
-        limit = peaks[precision] / flops
-        report(
-            f"gpu.pgd_resnet18.{label}",
-            f"{rate:,.1f} img/s",
-            f"limit {limit:,.1f} img/s ({flops / 1e9:.1f} GFLOP/img), reached {rate / limit:.0%}",
-        )
+        variants.append(("fast_compile", "bf16", Accel(channels_last=True, compile=True, graph=True)))
+    flops = None
+    for batch in batches:
+        model = build_model("resnet18", 10).to(device).to(memory_format=torch.channels_last)
+        plain = _rate(lambda e, m=model, b=batch: _plain_epoch(m, data, b, bf16=True), n, device)
+        report(f"gpu.pgd7_resnet18.b{batch}.plain_loop", f"{plain:,.0f} img/s", "bf16 + channels_last")
+        for label, precision, accel in variants:
+            trainer = _pgd_trainer(precision, batch, n, accel, device)
+            if flops is None:
+                flops = _step_flops(trainer, data[0][:batch].float() / 255, data[1][:batch])
+            rate = _rate(lambda e, t=trainer: t.train_epoch(*data, epoch=e, progress=False), n, device)
+            limit = peaks[precision] / flops
+            goal = {"fast": {128: 8000, 512: 15000}.get(batch)}.get(label)
+            report(
+                f"gpu.pgd7_resnet18.b{batch}.{label}",
+                f"{rate:,.0f} img/s ({rate / plain:.2f}x plain)",
+                f"limit {limit:,.0f} img/s ({flops / 1e9:.1f} GFLOP/img), reached {rate / limit:.1%}"
+                + (f"; goal >= {goal:,} img/s and >= 2.5x plain" if goal and device.type == "cuda" else ""),
+            )
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
@@ -398,11 +495,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=7, help="PGD steps k")
     parser.add_argument("--gpu-n", type=int, default=8192, help="images per timed epoch of the gpu entry on a GPU")
+    parser.add_argument("--gpu-batches", type=int, nargs="+", default=[128, 512], help="batch sizes of the gpu entry")
     parser.add_argument("--compile", action="store_true", help="gpu entry: also time torch.compile")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {args.threads} threads, device cpu")
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    print(f"torch {torch.__version__}, {args.threads} CPU threads, device {device}")
     print(f"{'entry':<44} {'value':<28} target")
     for name in args.only or BENCHMARKS:
         BENCHMARKS[name](args)

@@ -47,7 +47,7 @@ def branch_grads(model: nn.Module, branch: str) -> list[torch.Tensor]:
 def test_no_gradient_reaches_the_clean_branch_through_the_invariance_term(model):
     split_batchnorm(model)
     loss_fn = ARATLoss(model, alpha=30.0, layer=-1)
-    loss_fn.w_adv = 1.0  # the clean cross-entropy weighs 0: what is left is CE(x_adv) + the invariance term
+    loss_fn.set_w_adv(1.0)  # the clean cross-entropy weighs 0: what is left is CE(x_adv) + the invariance term
     x, x_adv, y = batch()
     x.requires_grad_(True)
     loss, _ = loss_fn(x, x_adv, y)
@@ -58,7 +58,7 @@ def test_no_gradient_reaches_the_clean_branch_through_the_invariance_term(model)
     assert all(p.grad is not None and torch.count_nonzero(p.grad) > 0 for p in loss_fn.predictor.parameters())
 
     model.zero_grad()  # with weight on the clean cross-entropy, the clean branch does learn
-    loss_fn.w_adv = 0.5
+    loss_fn.set_w_adv(0.5)
     loss_fn(x, x_adv, y)[0].backward()
     assert any(g is not None and torch.count_nonzero(g) > 0 for g in branch_grads(model, "clean"))
 
@@ -66,7 +66,7 @@ def test_no_gradient_reaches_the_clean_branch_through_the_invariance_term(model)
 def test_the_loss_is_weighted_cross_entropies_plus_alpha_times_one_minus_cosine(model):
     split_batchnorm(model)
     loss_fn = ARATLoss(model, alpha=3.0, layer=1)
-    loss_fn.w_adv = 0.3
+    loss_fn.set_w_adv(0.3)
     x, x_adv, y = batch()
     model.eval()
     loss_fn.eval()  # eval: BatchNorm statistics fixed, so recomputing the passes gives the same values
@@ -136,7 +136,7 @@ def test_arat_weighs_the_adversarial_loss_by_the_clean_training_accuracy(digits)
     adv_acc = accuracy(net, images[keep], labels[keep])
     assert clean_acc != adv_acc
     trainer.train_epoch(images, labels, epoch=0, progress=False)
-    assert trainer.method.loss.w_adv == pytest.approx(clean_acc / 100)
+    assert float(trainer.method.loss.ce_weights[0]) == pytest.approx(clean_acc / 100)
 
 
 def test_arat_saves_a_plain_network(digits):

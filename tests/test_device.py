@@ -83,3 +83,32 @@ def test_job_device_takes_the_gpu_another_job_left_free(fake_gpus, tmp_path):
 def test_under_slurm_the_job_uses_the_gpu_it_was_given(fake_gpus, monkeypatch):
     monkeypatch.setenv("SLURM_JOB_ID", "42")
     assert job_device(1) == torch.device("cuda:0") and fake_gpus == []
+
+
+def test_shared_gpus_fill_every_first_slot_before_a_second(tmp_path):
+    held = [claim_gpu(["0", "1"], tmp_path, slots=2, poll_seconds=0.05) for _ in range(4)]
+    assert [index for index, _ in held] == [0, 1, 0, 1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "gpu0.lock",
+        "gpu0.slot1.lock",
+        "gpu1.lock",
+        "gpu1.slot1.lock",
+    ]
+    held[1][1].close()  # the job in GPU 1's first slot ends
+    index, handle = claim_gpu(["0", "1"], tmp_path, slots=2, poll_seconds=0.05)
+    assert index == 1
+    for _, h in [*held, (index, handle)]:
+        h.close()
+
+
+def test_a_data_parallel_job_gets_distinct_gpus_when_they_are_shared(fake_gpus, monkeypatch, tmp_path):
+    monkeypatch.setenv(device_module.SLOTS_ENV, "2")
+    _, other = claim_gpu(["1"], tmp_path)  # another job holds GPU 1's first slot; GPU 0's second is free
+    assert device_module.job_devices(2, count=2) == [torch.device("cuda:0"), torch.device("cuda:1")]
+    other.close()
+
+
+def test_a_bad_slot_count_names_the_key(monkeypatch):
+    monkeypatch.setenv(device_module.SLOTS_ENV, "0")
+    with pytest.raises(ValueError, match="gpu_slots.*integer >= 1"):
+        device_module.gpu_slots()

@@ -53,7 +53,7 @@ def test_a_method_gets_its_own_keys_and_no_other_methods(config):
     pgd = train_params(config, ModelSpec("shapes", "resnet_mini", "pgd", 0.5, 0))
     assert trades["trades_beta"] == 6.0 and "arat_alpha" not in trades
     assert "trades_beta" not in pgd and set(trades) - set(pgd) == {"trades_beta"}
-    assert not {"epsilons", "gpus", "channels_last", "compile", "monitor_size"} & set(pgd)
+    assert not {"epsilons", "gpus", "channels_last", "compile", "cuda_graph", "monitor_size"} & set(pgd)
     assert (pgd["method"], pgd["eps"], pgd["seed"]) == ("pgd", 0.5, 0)
 
 

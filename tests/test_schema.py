@@ -19,7 +19,7 @@ from advinfo.train_config import TrainConfig, train_keys
 
 # pretrain keys that are not hyperparameters of a run: the grid, and how (not what) it computes
 NOT_TRAINING = {"epsilons", "methods", "all_methods_at", "seeds", "monitor_size", "gpus", "threads"}
-NOT_TRAINING |= {"channels_last", "compile"}
+NOT_TRAINING |= {"channels_last", "compile", "cuda_graph"}
 FROM_SCHEMA = [TrainConfig, PosteriorConfig, InversionConfig, EstimatorConfig, BuildOptions, MaskingConfig]
 
 

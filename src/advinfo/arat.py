@@ -107,14 +107,21 @@ class ARATLoss(nn.Module):
         self.model = model
         self.predictor = predictor(model.stage_channels(layer), ratio)
         self.alpha, self.layer = alpha, layer
-        self.w_adv = 0.0  # ARAT.start_epoch sets it from the clean training accuracy
+        # (w_adv, 1 - w_adv), set by ARAT.start_epoch from the clean training accuracy: a tensor
+        # filled in place, so that a captured step (advinfo.graphed) reads each epoch's value
+        self.register_buffer("ce_weights", torch.tensor([0.0, 1.0]), persistent=False)
+
+    def set_w_adv(self, w_adv: float) -> None:
+        """Weigh the adversarial cross-entropy by ``w_adv`` and the clean one by 1 − w_adv."""
+        self.ce_weights.copy_(torch.tensor([w_adv, 1 - w_adv]))
 
     def forward(self, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, adversarial logits)."""
         with bn_branch(self.model, "clean"):
             logits_clean, h_clean = self.model.logits_and_hidden(x, self.layer)
         logits_adv, h_adv = self.model.logits_and_hidden(x_adv, self.layer)
-        ce = self.w_adv * F.cross_entropy(logits_adv, y) + (1 - self.w_adv) * F.cross_entropy(logits_clean, y)
+        w_adv, w_clean = self.ce_weights
+        ce = w_adv * F.cross_entropy(logits_adv, y) + w_clean * F.cross_entropy(logits_clean, y)
         return ce + self.alpha * invariance_loss(self.predictor(h_adv), h_clean), logits_adv
 
 
@@ -141,14 +148,14 @@ class ARAT(Method):
     def extra(self) -> nn.Module:
         return self.loss.predictor
 
-    def adversarial(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.attack(x, y, generator)
+    def adversarial(self, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor | None) -> torch.Tensor:
+        return self.attack(x, y, start=start)
 
     def start_epoch(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
         """w_adv: the clean branch's accuracy (eval mode) on ACCURACY_IMAGES training images."""
         keep = weight_images(labels, self.cfg.seed)
         with bn_branch(model, "clean"):
-            self.loss.w_adv = accuracy(model, images[keep], labels[keep]) / 100
+            self.loss.set_w_adv(accuracy(model, images[keep], labels[keep]) / 100)
 
     def finish(self, model: nn.Module) -> None:
         merge_adversarial(model)

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advinfo.graphed import Graphed
+
 NORMS = ("l2", "linf")
 
 
@@ -34,6 +36,9 @@ class PGD:
         keep_best: return, per sample, the iterate with the highest loss seen (stronger
             for evaluation; training uses the last iterate).
         loss_fn: per-sample loss to maximise, (logits, labels) -> (N,); cross-entropy.
+        graphed: on a GPU, replay the k steps of each batch shape as one CUDA graph (for an
+            attack called many times on one network, like the per-epoch monitor; the output
+            then lives in the graph's buffer until the next call).
     """
 
     def __init__(
@@ -46,6 +51,7 @@ class PGD:
         random_start: bool = True,
         keep_best: bool = False,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        graphed: bool = False,
     ) -> None:
         if eps < 0:
             raise ValueError(f"eps must be >= 0, got {eps}")
@@ -61,8 +67,13 @@ class PGD:
         self.random_start = random_start
         self.keep_best = keep_best
         self.loss_fn = loss_fn or (lambda logits, y: F.cross_entropy(logits, y, reduction="none"))
+        self._steps = Graphed(lambda x, y, start: (self._attack(x, y, start),), enabled=graphed)
 
-    def _random_delta(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def draw(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """The random start of an attack on x (None without one): drawn apart from the attack
+        itself, so that a captured training step (:mod:`advinfo.graphed`) gets it as an input."""
+        if not self.random_start or self.eps == 0:
+            return None
         if self.norm == "linf":
             u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             return (2 * u - 1) * self.eps
@@ -86,19 +97,28 @@ class PGD:
             return grad.sign()
         return grad / flat_norm(grad).clamp_min(1e-12)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Adversarial images x + delta, same shape as x, detached."""
+    def __call__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        generator: torch.Generator | None = None,
+        start: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Adversarial images x + delta, same shape as x, detached. The random start is
+        ``start`` when given (from :meth:`draw`), else drawn here from ``generator``."""
         if self.eps == 0:
             return x.detach()
+        if start is None:
+            start = self.draw(x, generator)
         was_training = self.model.training
         self.model.eval()
         try:
-            return self._attack(x.detach(), y, generator)
+            return self._steps(x.detach(), y, start)[0]
         finally:
             self.model.train(was_training)
 
-    def _attack(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        delta = self._project(x, self._random_delta(x, generator)) if self.random_start else torch.zeros_like(x)
+    def _attack(self, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor | None) -> torch.Tensor:
+        delta = torch.zeros_like(x) if start is None else self._project(x, start)
         best, best_loss = delta.clone(), torch.full((x.shape[0],), -torch.inf, device=x.device)
         for _ in range(self.steps):
             delta.requires_grad_(True)

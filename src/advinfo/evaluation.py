@@ -93,7 +93,8 @@ def square(model: nn.Module, eps: float, norm: str, queries: int, seed: int) -> 
 
 def seeded_pgd(model: nn.Module, eps: float, steps: int, norm: str, seed: int, **options: Any) -> Attack:
     """PGD (``attacks.PGD`` with ``options``) drawing its random starts from one generator seeded
-    with ``seed``, shared by all batches."""
-    pgd = PGD(model, eps, steps=steps, norm=norm, **options)
+    with ``seed``, shared by all batches; on a GPU each batch shape's steps are replayed as one
+    CUDA graph (a whole test set is dozens of batches of one shape)."""
+    pgd = PGD(model, eps, steps=steps, norm=norm, graphed=True, **options)
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     return lambda x, y: pgd(x, y, generator)

@@ -13,7 +13,6 @@ the schema's ``pretrain.methods`` enum (and, if it has a module of its own, in
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -24,8 +23,6 @@ from advinfo.attacks import PGD
 from advinfo.models import Classifier
 from advinfo.train_config import TrainConfig
 
-Attack = Callable[[torch.Tensor, torch.Tensor | None, torch.Generator], torch.Tensor]
-
 
 def attack_step(cfg: TrainConfig, steps: int) -> float:
     """The step of a ``steps``-step attack within the run's ε: step_size_factor·ε/steps (Madry
@@ -33,9 +30,11 @@ def attack_step(cfg: TrainConfig, steps: int) -> float:
     return cfg.step_size_factor * cfg.eps / steps
 
 
-def training_attack(net: nn.Module, cfg: TrainConfig, steps: int, keep_best: bool = False) -> PGD:
+def training_attack(
+    net: nn.Module, cfg: TrainConfig, steps: int, keep_best: bool = False, graphed: bool = False
+) -> PGD:
     """Cross-entropy PGD of ``steps`` steps within the run's ε (the training attack's
-    pretrain.attack_steps, or the monitor's more)."""
+    pretrain.attack_steps, or the monitor's more; ``graphed``: see :class:`PGD`)."""
     return PGD(
         net,
         cfg.eps,
@@ -44,6 +43,7 @@ def training_attack(net: nn.Module, cfg: TrainConfig, steps: int, keep_best: boo
         norm=cfg.norm,
         random_start=cfg.random_start,
         keep_best=keep_best,
+        graphed=graphed,
     )
 
 
@@ -72,6 +72,7 @@ class Method:
     def __init__(self, net: nn.Module, cfg: TrainConfig, input_shape: tuple[int, ...]) -> None:
         self.net, self.cfg = net, cfg
         self.loss: nn.Module = CrossEntropy(net)
+        self.attack: PGD | None = None  # the attack that makes the batch's adversarial examples
 
     @staticmethod
     def prepare(model: nn.Module) -> None:
@@ -82,8 +83,14 @@ class Method:
         """Trainable parts besides the network (saved in the resume state), or None."""
         return None
 
-    def adversarial(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor | None:
-        """The batch's adversarial examples, or None for a method without an attack."""
+    def draw(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor | None:
+        """The batch's random attack start (None without one), drawn before the step so that
+        the step itself is deterministic and can be captured as a CUDA graph."""
+        return None if self.attack is None else self.attack.draw(x, generator)
+
+    def adversarial(self, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor | None) -> torch.Tensor | None:
+        """The batch's adversarial examples from the random ``start`` of :meth:`draw`, or None
+        for a method without an attack."""
         return None
 
     def start_epoch(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -117,5 +124,5 @@ class PGDTraining(Method):
         super().__init__(net, cfg, input_shape)
         self.attack = training_attack(net, cfg, cfg.attack_steps)
 
-    def adversarial(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.attack(x, y, generator)
+    def adversarial(self, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor | None) -> torch.Tensor:
+        return self.attack(x, y, start=start)

@@ -48,8 +48,11 @@ class SeparableCritic(nn.Module):
 
 
 def _off_diagonal(scores: torch.Tensor) -> torch.Tensor:
+    """The (n, n − 1) off-diagonal entries of the n × n ``scores``, row by row: the flat matrix
+    without its first entry, in rows of n + 1, starts each row at an off-diagonal entry and ends
+    it at a diagonal one (a mask would read its count on the host, which no CUDA graph allows)."""
     n = scores.shape[0]
-    return scores.masked_select(~torch.eye(n, dtype=torch.bool, device=scores.device)).view(n, n - 1)
+    return scores.flatten()[1:].view(n - 1, n + 1)[:, :-1].reshape(n, n - 1)
 
 
 def jsd_terms(scores: torch.Tensor) -> torch.Tensor:

@@ -55,10 +55,10 @@ class TRADES(Method):
         self.loss = TRADESLoss(net, cfg.trades_beta)
         self.attack = trades_attack(net, cfg)
 
-    def adversarial(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def adversarial(self, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor | None) -> torch.Tensor:
         """PGD on the KL to the clean prediction, taken in eval mode (as the official code)."""
         self.net.eval()
         with torch.no_grad():
             p_clean = F.softmax(self.net(x).float(), dim=1)
         self.net.train()
-        return self.attack(x, p_clean, generator)
+        return self.attack(x, p_clean, start=start)

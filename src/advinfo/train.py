@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -33,6 +34,7 @@ from advinfo.data import to_unit
 from advinfo.distributed import shard, world
 from advinfo.errors import DivergenceError
 from advinfo.fileio import save_tensors
+from advinfo.graphed import Graphed
 from advinfo.method import training_attack
 from advinfo.methods import method_class
 from advinfo.models import weight_norm
@@ -42,6 +44,7 @@ from advinfo.schedule import lr_lambda
 from advinfo.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # images, labels, attack start
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,11 @@ class Accel:
 
     channels_last: bool  # NHWC memory layout: faster convolutions on tensor-core GPUs
     compile: bool  # torch.compile the network
+    graph: bool = False  # the fast step: attack and update as one CUDA graph, no host sync per step
 
 
 EAGER = Accel(channels_last=False, compile=False)  # plain eager PyTorch, the reference
+CHECK_EVERY = 50  # steps between the fast step's reads of its losses, its one host synchronisation
 
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:
@@ -93,29 +98,59 @@ class Trainer:
         self.channels_last = accel.channels_last
         net = torch.compile(model) if accel.compile else model  # attacks and the step share it
         self.method = method(net, cfg, input_shape)
-        device = next(model.parameters()).device
+        self.device = device = next(model.parameters()).device
         self.step = self.method.loss.to(device)
+        if accel.graph and processes > 1:
+            log.info("data-parallel training runs eagerly: the fast step is for one process")
+        self.fast = accel.graph and processes == 1
         self.optimizer = torch.optim.SGD(
             self.step.parameters(),
-            lr=cfg.lr,
+            # the fast step's learning rate is a tensor, so that a captured step reads the schedule's
+            # value and SGD, fused, needs no host synchronisation to apply it
+            lr=torch.tensor(cfg.lr, device=device) if self.fast else cfg.lr,
             momentum=cfg.momentum,
             nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay,
+            fused=True if self.fast else None,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, steps_per_epoch))
         if processes > 1:
             self.step = DistributedDataParallel(self.step, device_ids=[device] if device.type == "cuda" else None)
         bf16 = cfg.precision == "bf16"
-        self.autocast = lambda: torch.autocast(device.type, torch.bfloat16) if bf16 else nullcontext()
+        # autocast's weight cache would hold casts made during capture: the fast step goes without it
+        self.autocast = lambda: (
+            torch.autocast(device.type, torch.bfloat16, cache_enabled=not self.fast) if bf16 else nullcontext()
+        )
+        self.graphed = Graphed(self.fast_step) if self.fast else None
 
     def batch_loss(
         self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(loss, logits whose accuracy is reported or None) of one training batch."""
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.layout(x)
+        return self.loss_of(x, y, self.method.draw(x, gen))
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def loss_of(
+        self, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(loss, reported logits or None) of a batch whose attack starts at ``start``."""
         with self.autocast():
-            return self.step(x, self.method.adversarial(x, y, gen), y)
+            return self.step(x, self.method.adversarial(x, y, start), y)
+
+    def fast_step(
+        self, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One whole training step, attack to update, with no host synchronisation (what
+        :class:`Graphed` captures): (the loss, how many reported logits were right)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, logits = self.loss_of(x, y, start)
+        loss.backward()
+        self.optimizer.step()
+        hits = (logits.detach().argmax(1) == y).sum() if logits is not None else torch.zeros_like(y[0])
+        return loss.detach(), hits
 
     def train_epoch(
         self, images: torch.Tensor, labels: torch.Tensor, epoch: int, progress: bool = True
@@ -127,7 +162,6 @@ class Trainer:
         order = torch.randperm(len(images), generator=gen, device=device)
         self.method.start_epoch(model, images, labels)
         model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
         bar = tqdm(
             batch_slices(len(images), cfg.batch_size),
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
@@ -137,16 +171,26 @@ class Trainer:
             delay=5,
             leave=False,
         )
-        for step, part in enumerate(bar):
-            idx = order[part]
-            x = shard(augment(to_unit(images[idx]), cfg.crop_padding, cfg.flip, gen))
-            y = shard(labels[idx])
-            loss, logits = self.batch_loss(x, y, gen)
+        batches = (self.batch(images, labels, order[part], gen) for part in bar)
+        loss_sum, correct, seen = (self.fast_epoch if self.fast else self.eager_epoch)(batches, epoch)
+        train_acc = 100.0 * correct / seen if cfg.supervised else math.nan
+        return {"train_loss": loss_sum / seen, "train_acc": train_acc}
+
+    def batch(
+        self, images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(images, labels, attack start) of one step: augmentation, then the start, drawn from
+        the epoch's generator in that order."""
+        x = self.layout(shard(augment(to_unit(images[idx]), self.cfg.crop_padding, self.cfg.flip, gen)))
+        return x, shard(labels[idx]), self.method.draw(x, gen)
+
+    def eager_epoch(self, batches: Iterable[Batch], epoch: int) -> tuple[float, int, int]:
+        """The reference loop: (loss sum, right predictions, images), checking every loss at once."""
+        loss_sum, correct, seen = 0.0, 0, 0
+        for step, (x, y, start) in enumerate(batches):
+            loss, logits = self.loss_of(x, y, start)
             if not torch.isfinite(loss):
-                raise DivergenceError(
-                    f"non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step {step + 1}; "
-                    f"lower pretrain.lr (now {cfg.lr}) or check the data"
-                )
+                raise self.diverged(loss.item(), epoch, step)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -154,8 +198,42 @@ class Trainer:
             loss_sum += loss.item() * len(y)
             correct += int((logits.detach().argmax(1) == y).sum()) if logits is not None else 0
             seen += len(y)
-        train_acc = 100.0 * correct / seen if cfg.supervised else math.nan
-        return {"train_loss": loss_sum / seen, "train_acc": train_acc}
+        return loss_sum, correct, seen
+
+    def fast_epoch(self, batches: Iterable[Batch], epoch: int) -> tuple[float, int, int]:
+        """The same epoch by :meth:`fast_step` (one CUDA graph per step on a GPU), its losses
+        and counts kept on the device and read every ``CHECK_EVERY`` steps: a diverging run
+        stops then, naming its first non-finite step (nothing of the epoch is saved)."""
+        losses: list[torch.Tensor] = []
+        sizes: list[int] = []
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        for step, (x, y, start) in enumerate(batches):
+            loss, hits = self.graphed(x, y, start)
+            losses.append(loss.clone())  # the graph's output buffer is overwritten by the next step
+            correct += hits
+            sizes.append(len(y))
+            self.scheduler.step()
+            if (step + 1) % CHECK_EVERY == 0:
+                self.check_finite(losses, step + 1 - CHECK_EVERY, epoch)
+        self.check_finite(losses, len(losses) // CHECK_EVERY * CHECK_EVERY, epoch)
+        loss_sum = float((torch.stack(losses).double() * torch.tensor(sizes, device=self.device)).sum())
+        return loss_sum, int(correct), sum(sizes)
+
+    def check_finite(self, losses: list[torch.Tensor], first: int, epoch: int) -> None:
+        """Raise at the first non-finite loss among the epoch's ``losses[first:]``."""
+        if first >= len(losses):
+            return
+        recent = torch.stack(losses[first:])
+        bad = ~torch.isfinite(recent)
+        if bool(bad.any()):
+            index = int(bad.nonzero()[0, 0])
+            raise self.diverged(float(recent[index]), epoch, first + index)
+
+    def diverged(self, loss: float, epoch: int, step: int) -> DivergenceError:
+        return DivergenceError(
+            f"non-finite training loss ({loss}) at epoch {epoch + 1}, step {step + 1}; "
+            f"lower pretrain.lr (now {self.cfg.lr}) or check the data"
+        )
 
     def state(self, epoch: int, history: list[dict[str, float]], fingerprint: str) -> dict[str, Any]:
         extra = self.method.extra
@@ -172,6 +250,9 @@ class Trainer:
     def load_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.fast:  # a state saved by the eager loop holds the learning rate as a number
+            for group in self.optimizer.param_groups:
+                group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32, device=self.device).clone()
         self.scheduler.load_state_dict(state["scheduler"])
         if self.method.extra is not None:
             self.method.extra.load_state_dict(state["extra"])
@@ -206,10 +287,12 @@ def train(
     if state is not None:
         trainer.load_state(state)
         start, history = int(state["epoch"]), list(state["history"])
-    monitor_attack = training_attack(model, cfg, cfg.monitor_steps, keep_best=True) if cfg.eps > 0 else None
+    monitor_attack = (
+        training_attack(model, cfg, cfg.monitor_steps, keep_best=True, graphed=trainer.fast) if cfg.eps > 0 else None
+    )
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
-        row: dict[str, float] = {"epoch": epoch + 1, "lr": trainer.optimizer.param_groups[0]["lr"]}
+        row: dict[str, float] = {"epoch": epoch + 1, "lr": float(trainer.optimizer.param_groups[0]["lr"])}
         row.update(trainer.train_epoch(images, labels, epoch, progress and first))
         seconds = time.perf_counter() - t0
         gen = epoch_generator(cfg.seed + 1, epoch, images.device)

@@ -36,8 +36,8 @@ class WCMI(Method):
     def extra(self) -> nn.Module:
         return self.critic
 
-    def adversarial(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.attack(x, None, generator)
+    def adversarial(self, x: torch.Tensor, y: torch.Tensor, start: torch.Tensor | None) -> torch.Tensor:
+        return self.attack(x, None, start=start)
 
     @classmethod
     def final_head(

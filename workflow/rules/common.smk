@@ -20,6 +20,8 @@ from advinfo.preflight import prepare_config
 # One line per problem before any job runs: the schema, then (defaults filled, ~ expanded) the
 # rules across keys and what the datasets' sizes and the architectures allow.
 prepare_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+# How many jobs may share a GPU reaches every job's GPU claim (advinfo.device) this way.
+os.environ.update(ADVINFO_GPU_SLOTS=str(config["gpu_slots"]))
 
 MODELS = grid.all_models(config)
 RESULTS = "results"

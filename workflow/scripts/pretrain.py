@@ -29,7 +29,11 @@ def main(smk) -> None:
         resume=smk.params.resume,
         model_out=smk.output.model,
         metrics_out=smk.output.metrics,
-        accel=Accel(channels_last=pre["channels_last"], compile=pre["compile"]),
+        accel=Accel(
+            channels_last=pre["channels_last"],
+            compile=pre["compile"],
+            graph=pre["cuda_graph"] and devices[0].type == "cuda",  # on a CPU, the eager reference loop
+        ),
         threads=max(1, smk.threads // len(devices)),
         log_file=smk.log[0],
     )
