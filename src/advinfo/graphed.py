@@ -44,6 +44,7 @@ class Graphed:
         self.calls: dict[Key, int] = {}
         self.graphs: dict[Key, tuple[torch.cuda.CUDAGraph, tuple, tuple]] = {}
         self.pool = None  # one memory pool shared by the graphs of every shape
+        self.stream: torch.cuda.Stream | None = None  # of the warm-up calls: one, so their memory is reused
 
     def __call__(self, *args: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         device = next(a.device for a in args if a is not None)
@@ -65,11 +66,11 @@ class Graphed:
         return self._replay(key, args)
 
     def _side_stream(self, args: tuple[torch.Tensor | None, ...]) -> tuple[torch.Tensor, ...]:
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
+        self.stream = self.stream or torch.cuda.Stream()
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
             out = self.fn(*args)
-        torch.cuda.current_stream().wait_stream(stream)
+        torch.cuda.current_stream().wait_stream(self.stream)
         return out
 
     def _capture(self, key: Key, args: tuple[torch.Tensor | None, ...]) -> None:
