@@ -47,8 +47,7 @@ class Graphed:
         self.stream: torch.cuda.Stream | None = None  # of the warm-up calls: one, so their memory is reused
 
     def __call__(self, *args: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-        device = next(a.device for a in args if a is not None)
-        if not (self.enabled and device.type == "cuda"):
+        if not (self.enabled and next(a for a in args if a is not None).is_cuda):
             return self.fn(*args)
         key = _key(args)
         if key in self.graphs:

@@ -176,9 +176,7 @@ class Trainer:
         train_acc = 100.0 * correct / seen if cfg.supervised else math.nan
         return {"train_loss": loss_sum / seen, "train_acc": train_acc}
 
-    def batch(
-        self, images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, gen: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def batch(self, images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, gen: torch.Generator) -> Batch:
         """(images, labels, attack start) of one step: augmentation, then the start, drawn from
         the epoch's generator in that order."""
         x = self.layout(shard(augment(to_unit(images[idx]), self.cfg.crop_padding, self.cfg.flip, gen)))
