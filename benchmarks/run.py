@@ -35,13 +35,30 @@ Entries (--only NAME):
                outrun the CPU's fp32 matmul, so that rate is no ceiling there), and the aten ops
                (kernel launches on a GPU) and host synchronisations per step of the eager and the
                fast loop
+  startup      startup.<script>: seconds for a fresh interpreter to import what each job script of
+               workflow/scripts needs (Snakemake's preamble and the script's imports, not its work),
+               best of --repeats, and its ratio to `import torch` alone (the floor of a torch job);
+               beside it the heavy packages it loads. Goal: no job loads torchvision (torch._dynamo:
+               a second), and a torch job that needs neither scikit-learn nor POT stays <= 1.3x torch
+  default      default_wall: `snakemake --cores all` of the embedded default on a fresh copy of this
+               checkout (tracked and untracked files, no results), target <= 300 s on 2 cores; beside
+               it the Snakemake process's own CPU time and, per rule, its jobs and job-seconds (start
+               to finish from the log), the table the README quotes. Minutes: run it with --only
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import datetime as dt
+import importlib.util
 import math
+import os
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -59,6 +76,11 @@ from advinfo.train import Accel, Trainer
 from advinfo.train_config import TrainConfig
 
 RESULTS: list[tuple[str, str, str]] = []
+ROOT = Path(__file__).resolve().parents[1]
+# Packages that cost a job a quarter second or more to import (torch._dynamo: what torchvision.ops pulls in).
+HEAVY = ("torch", "torch._dynamo", "torchvision", "sklearn", "scipy", "pandas", "matplotlib", "seaborn", "ot")
+STARTUP_GOAL = 1.3  # a torch job's imports / import torch
+DEFAULT_GOAL_S = 300  # the embedded default's wall time on a 2-core machine
 FAST_GOALS = {128: 8000, 512: 15000}  # img/s of the fast PGD-7 ResNet-18 step per batch size, on an H100/H200
 
 
@@ -476,6 +498,97 @@ def bench_gpu(args: argparse.Namespace) -> None:
             report(f"gpu.pgd7_resnet18.b{batch}.{label}", f"{rate:,.0f} img/s ({rate / plain:.2f}x plain)", target)
 
 
+def _import_time(code: str, repeats: int) -> tuple[float, list[str]]:
+    """Best wall time of a fresh interpreter running ``code``, and the HEAVY packages it loaded."""
+    probe = f"\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    best, loaded = math.inf, ""
+    for _ in range(repeats):
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", code + probe], env=env, capture_output=True, text=True, check=True)
+        best, loaded = min(best, time.perf_counter() - start), done.stdout.strip()
+    return best, loaded.split()
+
+
+def bench_startup(args: argparse.Namespace) -> None:
+    """What each job pays before it works: Snakemake runs every job script in a new interpreter."""
+    preamble = "import snakemake.script\n" if importlib.util.find_spec("snakemake") else ""
+    floor, _ = _import_time("import torch", args.repeats)
+    report("startup.import_torch", f"{floor:.2f} s", "the floor of a torch job")
+    for script in sorted((ROOT / "workflow" / "scripts").glob("*.py")):
+        code = f"{preamble}import runpy\nrunpy.run_path({str(script)!r}, run_name='job')"
+        seconds, loaded = _import_time(code, args.repeats)
+        # scikit-learn (t-SNE, POT's import) and POT are the work of the jobs that load them
+        goal = f"<= {STARTUP_GOAL}x torch" if "torch" in loaded and not {"sklearn", "ot"} & set(loaded) else ""
+        value = f"{seconds:.2f} s ({seconds / floor:.2f}x torch)"
+        report(f"startup.{script.stem}", value, f"{goal} [{' '.join(loaded) or 'no heavy package'}]")
+
+
+def rule_seconds(log: str) -> dict[str, tuple[int, float]]:
+    """(jobs, job-seconds) per rule from a Snakemake log: each job from the stamp above its
+    ``jobid:`` line to the one above its ``Finished jobid`` line (1 s resolution)."""
+    stamp, started = None, {}
+    totals: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+    for line in log.splitlines():
+        if m := re.match(r"\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$", line):
+            stamp = dt.datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
+        elif m := re.match(r"\s+jobid: (\d+)$", line):
+            started[m.group(1)] = stamp
+        elif m := re.match(r"Finished jobid: (\d+) \(Rule: (\w+)\)", line):
+            totals[m.group(2)][0] += 1
+            totals[m.group(2)][1] += (stamp - started[m.group(1)]).total_seconds()
+    return {name: (int(n), seconds) for name, (n, seconds) in sorted(totals.items(), key=lambda kv: -kv[1][1])}
+
+
+def _own_cpu(proc: subprocess.Popen) -> float:
+    """CPU seconds of ``proc`` itself (not its children) until it exits, read from /proc."""
+    cpu, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    while proc.poll() is None:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.5)
+    return cpu
+
+
+def _copy_checkout(dest: Path) -> None:
+    """This checkout's tracked and untracked (not ignored) files, without results, into ``dest``."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+
+
+def bench_default(args: argparse.Namespace) -> None:
+    """The embedded default as a new user runs it: a fresh copy, one command."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.default_dir or tmp)
+        if args.default_dir:
+            workdir.mkdir(parents=True)  # a new folder: results of an earlier run would make it a rerun
+        _copy_checkout(workdir)
+        start = time.perf_counter()
+        with open(workdir / "snakemake.log", "w") as out:
+            proc = subprocess.Popen(["snakemake", "--cores", "all"], cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+            own_cpu = _own_cpu(proc)
+        wall = time.perf_counter() - start
+        log = (workdir / "snakemake.log").read_text()
+    if proc.returncode:
+        raise RuntimeError(f"snakemake failed (exit {proc.returncode}):\n{log[-3000:]}")
+    report("default.wall", f"{wall:.0f} s ({wall / DEFAULT_GOAL_S:.2f}x goal)", f"<= {DEFAULT_GOAL_S} s on 2 cores")
+    report("default.snakemake_cpu", f"{own_cpu:.0f} s", "the scheduler's own CPU")
+    rules = rule_seconds(log)
+    report("default.jobs", f"{sum(n for n, _ in rules.values())}", "")
+    print("\n| rule | jobs | job-seconds |\n|---|---|---|")
+    for name, (n, seconds) in rules.items():
+        print(f"| `{name}` | {n} | {seconds:.0f} |")
+    print(f"| all | {sum(n for n, _ in rules.values())} | {sum(s for _, s in rules.values()):.0f} |")
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "pretraining": bench_pretraining,
     "features": bench_hdf5,
@@ -484,6 +597,8 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "distance": bench_distance,
     "methods": bench_methods,
     "gpu": bench_gpu,
+    "startup": bench_startup,
+    "default": bench_default,
 }
 
 
@@ -499,6 +614,7 @@ def main() -> None:
     parser.add_argument("--gpu-n", type=int, default=8192, help="images per timed epoch of the gpu entry on a GPU")
     parser.add_argument("--gpu-batches", type=int, nargs="+", default=[128, 512], help="batch sizes of the gpu entry")
     parser.add_argument("--compile", action="store_true", help="gpu entry: also time torch.compile")
+    parser.add_argument("--default-dir", help="default entry: run in this new folder, kept")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

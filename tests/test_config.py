@@ -65,7 +65,7 @@ BAD = [
     (
         "pretrain.all_methods_at",
         [0.3],
-        ["'pretrain.all_methods_at'", "[0.3] not among the non-zero pretrain.epsilons", "[0.25, 0.5]"],
+        ["'pretrain.all_methods_at'", "[0.3] not among the non-zero pretrain.epsilons", "([0.5])"],
     ),
     ("pretrain.norm", "l1", ["'pretrain.norm'", "'l1' is not one of"]),
     ("pretrain.lr", -0.1, ["'pretrain.lr'", "less than or equal to the minimum of 0"]),

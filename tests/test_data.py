@@ -8,8 +8,8 @@ import torch
 
 from advinfo.builders import BUILDERS, BuildOptions, build_dataset
 from advinfo.catalog import GENERATED_DATASETS
-from advinfo.data import adapt, channel_stats, load_dataset, save_dataset
-from advinfo.synthetic import LETTER_CLASSES, SHAPE_CLASSES
+from advinfo.data import adapt, channel_stats, load_dataset, save_dataset, train_subset
+from advinfo.synthetic import LETTER_CLASSES, NUMERAL_CLASSES, SHAPE_CLASSES, TEXTURE_CLASSES
 
 SMALL = BuildOptions.from_schema(n_train=60, n_test=20, seed=3)
 
@@ -21,6 +21,8 @@ SMALL = BuildOptions.from_schema(n_train=60, n_test=20, seed=3)
         ("mnist5k", (1, 28, 28), 10),
         ("shapes", (3, 32, 32), 10),
         ("letters", (1, 28, 28), 26),
+        ("numerals", (3, 32, 32), 10),
+        ("textures", (3, 32, 32), 10),
     ],
 )
 def test_dataset_shapes_labels_and_classes(name, shape, classes):
@@ -42,7 +44,7 @@ def test_embedded_datasets_have_their_documented_sizes():
     assert counts.min() == counts.max() == 100
 
 
-@pytest.mark.parametrize("name", ["shapes", "letters", "digits"])
+@pytest.mark.parametrize("name", ["shapes", "letters", "numerals", "textures", "digits"])
 def test_generation_is_deterministic_in_the_seed(name):
     a, b = build_dataset(name, SMALL), build_dataset(name, SMALL)
     c = build_dataset(name, BuildOptions.from_schema(n_train=60, n_test=20, seed=4))
@@ -57,6 +59,18 @@ def test_generated_datasets_are_balanced_and_train_differs_from_test():
     assert not torch.equal(ds.x_train[:50], ds.x_test)
     letters = build_dataset("letters", BuildOptions.from_schema(n_train=52, n_test=26, seed=0))
     assert torch.bincount(letters.y_train).tolist() == [2] * 26 and letters.classes == LETTER_CLASSES
+    for name, classes in (("numerals", NUMERAL_CLASSES), ("textures", TEXTURE_CLASSES)):
+        ds = build_dataset(name, BuildOptions.from_schema(n_train=50, n_test=20, seed=0))
+        assert torch.bincount(ds.y_train).tolist() == [5] * 10 and ds.classes == classes
+
+
+def test_texture_stripes_run_the_way_their_class_says():
+    """Horizontal stripes change down the image, vertical ones across it: a swapped label fails."""
+    ds = build_dataset("textures", BuildOptions.from_schema(n_train=200, n_test=10, seed=0))
+    x = ds.x_train.float().mean(1)
+    down, across = (x.diff(dim=1).abs().mean((1, 2)), x.diff(dim=2).abs().mean((1, 2)))
+    for name, steeper in (("horizontal", down > across), ("vertical", across > down)):
+        assert steeper[ds.y_train == TEXTURE_CLASSES.index(name)].all(), name
 
 
 def test_cache_roundtrip(tmp_path):
@@ -126,3 +140,31 @@ def test_size_options_apply_exactly_to_the_generated_datasets():
     for name in BUILDERS:
         sized = len(build_dataset(name, BuildOptions.from_schema(n_train=30, n_test=10)).x_train) == 30
         assert sized == (name in GENERATED_DATASETS), name
+
+
+@pytest.mark.parametrize("n,channels,side,size", [(5, 1, 8, 16), (5, 3, 32, 16), (1, 3, 28, 16), (4, 1, 28, 32)])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_resize_is_torchvisions(n, channels, side, size, dtype):
+    """data.resize stands in for torchvision's v2 resize (whose import costs every job a second):
+    the same values, bit for bit, for grey (expanded) and colour images, up and down."""
+    from torchvision.transforms.v2 import functional as TF
+
+    images = torch.randint(0, 256, (n, channels, side, side), generator=torch.Generator().manual_seed(side))
+    images = images.to(dtype).expand(-1, 3, -1, -1) if channels == 1 else images.to(dtype)
+    ours = adapt(images, 3, size)
+    theirs = TF.resize(images, [size, size], antialias=True)
+    assert ours.dtype == dtype and ours.shape == (n, 3, size, size)
+    assert torch.equal(ours, theirs.contiguous())
+
+
+def test_train_subset_is_balanced_ordered_seeded_and_leaves_the_test_split():
+    ds = build_dataset("digits")  # 1,437 training images, classes of 139 to 146
+    sub = train_subset(ds, 100, seed=0)
+    assert torch.bincount(sub.y_train).tolist() == [10] * 10
+    assert torch.equal(sub.x_test, ds.x_test) and torch.equal(sub.y_test, ds.y_test)
+    rows = {bytes(x.numpy()): i for i, x in enumerate(ds.x_train)}
+    kept = [rows[bytes(x.numpy())] for x in sub.x_train]
+    assert kept == sorted(kept)  # the stored order
+    assert torch.equal(train_subset(ds, 100, seed=0).x_train, sub.x_train)
+    assert not torch.equal(train_subset(ds, 100, seed=1).x_train, sub.x_train)
+    assert train_subset(ds, None, seed=0) is ds and train_subset(ds, 5000, seed=0) is ds

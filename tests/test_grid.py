@@ -64,7 +64,7 @@ def test_only_a_method_without_labels_gets_the_probe_options(config):
 
 def test_the_transfer_attack_takes_the_training_radii_and_norm(config):
     spec = {"name": "apgd-ce", "norm": "l2", "steps": 10, "iterations": 100, "square_queries": 5000}
-    assert transfer_attack(config) == {"epsilons": [0.25, 0.5], "n_test": 500, "spec": spec}
+    assert transfer_attack(config) == {"epsilons": [0.5], "n_test": 200, "spec": spec}
 
 
 def test_the_evaluation_attack_is_the_configs(config):
@@ -89,9 +89,9 @@ def test_the_masking_checks_run_at_the_middle_evaluation_radius_unless_given(con
 def test_the_run_summary_names_config_grid_data_and_attack(config):
     summary = run_summary(config, ["config/config.yaml"])
     assert summary["config"] == "config/config.yaml"
-    assert "sources shapes" in summary["grid"] and "6 models trained, 8 epochs each" in summary["grid"]
+    assert "sources shapes" in summary["grid"] and "5 models trained, 8 epochs each" in summary["grid"]
     assert "targets digits, mnist5k, letters" in summary["data"]
-    assert summary["evaluation"].startswith("APGD-CE (10 iterations) at test ε 0.25, 0.5, 1 on 500 test images")
+    assert summary["evaluation"].startswith("APGD-CE (10 iterations) at test ε 0.25, 0.5, 1 on 300 test images")
 
 
 def test_imported_models_come_last_with_one_history_row(config):

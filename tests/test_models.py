@@ -142,3 +142,30 @@ def test_fake_relu_keeps_the_values_and_passes_gradients_of_units_that_are_off(a
     torch.testing.assert_close(fake, identity)  # the last ReLU's backward is the identity
     (real,) = torch.autograd.grad(model.features(x).sum(), x)
     assert not torch.allclose(fake, real)
+
+
+@pytest.mark.parametrize("inplanes,planes,stride", [(8, 8, 1), (8, 16, 2)])
+def test_basic_block_is_torchvisions(inplanes, planes, stride):
+    """models.BasicBlock stands in for torchvision's (whose import costs every job a second): the
+    same parameter names and shapes, the same initial weights from the same seed, the same output."""
+    from torchvision.models.resnet import BasicBlock as TorchvisionBlock
+
+    from advinfo.models import BasicBlock
+
+    def pair(cls):
+        torch.manual_seed(0)
+        down = (
+            None
+            if stride == 1
+            else nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+        )
+        return cls(inplanes, planes, stride, down)
+
+    ours, theirs = pair(BasicBlock), pair(TorchvisionBlock)
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert list(a) == list(b)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(2, inplanes, 8, 8)
+    for mode in (True, False):
+        ours.train(mode), theirs.train(mode)
+        assert torch.equal(ours(x), theirs(x))

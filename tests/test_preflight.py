@@ -15,7 +15,7 @@ from snakemake.utils import validate
 from advinfo.catalog import FIXED_FACTS, GENERATED_CLASSES, dataset_facts, folder_counts
 from advinfo.config import ConfigError, expand_user_paths
 from advinfo.preflight import check_feasibility
-from advinfo.synthetic import LETTER_CLASSES, SHAPE_CLASSES
+from advinfo.synthetic import LETTER_CLASSES, NUMERAL_CLASSES, SHAPE_CLASSES, TEXTURE_CLASSES
 
 TINY = yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())
 
@@ -54,7 +54,7 @@ def test_shipped_configs_pass(name, default_config):
 REFUSED = [
     # (changes to the tiny config, fragments of the one problem line)
     (
-        {"transfer__probe__val_fraction": 0.05},
+        {"transfer__probe__val_fraction": 0.05, "transfer__n_train": None},
         [
             "'transfer.probe.val_fraction': 0.05 holds out 10 of the 200 training images of 'letters'",
             "fewer than its 26 classes",
@@ -62,7 +62,7 @@ REFUSED = [
         ],
     ),
     (
-        {"transfer__probe__val_fraction": 0.9},
+        {"transfer__probe__val_fraction": 0.9, "transfer__n_train": None},
         [
             "'transfer.probe.val_fraction': 0.9 leaves 20 of the 200 training images of 'letters' to fit",
             "expected at most 0.87",
@@ -71,6 +71,17 @@ REFUSED = [
     (
         {"data__n_train": 40},
         ["'data.n_train': 40 gives 'letters' (26 classes) 1 training image in a class", "expected at least 52"],
+    ),
+    (
+        {"transfer__n_train": 104},
+        [
+            "'transfer.probe.val_fraction': 0.2 holds out 21 of the 104 training images of 'letters'",
+            "expected at least 0.25 (or a larger transfer.n_train)",
+        ],
+    ),
+    (
+        {"transfer__n_train": 30},
+        ["'transfer.n_train': 30 gives 'letters' (26 classes) 1 training image in a class", "expected at least 52"],
     ),
     (
         {"pretrain__arat_layer": 3},
@@ -176,7 +187,12 @@ def test_known_sizes_match_the_datasets():
         assert FIXED_FACTS[name] == type(FIXED_FACTS[name])(
             ds.num_classes, len(ds.y_train), counts.min(), len(ds.y_test)
         )
-    assert GENERATED_CLASSES == {"shapes": len(SHAPE_CLASSES), "letters": len(LETTER_CLASSES)}
+    assert GENERATED_CLASSES == {
+        "shapes": len(SHAPE_CLASSES),
+        "letters": len(LETTER_CLASSES),
+        "numerals": len(NUMERAL_CLASSES),
+        "textures": len(TEXTURE_CLASSES),
+    }
 
 
 def test_home_folders_are_expanded(monkeypatch):

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from advinfo.data import model_inputs, to_unit
 from advinfo.errors import DivergenceError
 from advinfo.models import with_head
-from advinfo.probe import fit_logistic, fit_probe, sklearn_c, standardizer
+from advinfo.probe import fit_logistic, fit_probe, sklearn_c, standardizer, validation_split
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,21 @@ def test_validation_split_is_stratified_and_excluded_from_fitting(monkeypatch):
     monkeypatch.setattr("advinfo.probe.fit_logistic", spy)
     fit_probe(z, y, 4, [0.1, 0.01], val_fraction=0.25)
     assert seen == [300, 300, 400]  # two penalties on the fitting part, then the refit on all
+
+
+def test_validation_split_keeps_each_class_share_and_is_seeded():
+    """The split scikit-learn's stratified train_test_split makes (per-class counts within one)."""
+    from sklearn.model_selection import train_test_split
+
+    y = np.repeat(np.arange(5), [30, 50, 70, 90, 113])
+    fit, val = validation_split(y, 0.2, seed=3)
+    assert len(val) == 71 and sorted(np.concatenate([fit, val]).tolist()) == list(range(len(y)))
+    _, theirs = train_test_split(np.arange(len(y)), test_size=0.2, random_state=3, stratify=y)
+    assert np.abs(np.bincount(y[val]) - np.bincount(y[theirs])).max() <= 1
+    assert np.array_equal(validation_split(y, 0.2, seed=3)[1], val)
+    assert not np.array_equal(validation_split(y, 0.2, seed=4)[1], val)
+    with pytest.raises(ValueError, match="cannot hold every one of their 5 classes"):
+        validation_split(y, 0.01, seed=0)
 
 
 def test_non_finite_features_stop_the_probe_saying_where():

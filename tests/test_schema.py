@@ -66,5 +66,5 @@ def test_job_parameters_build_a_complete_run_config(default_config):
         assert TrainConfig.from_schema(**params).method == spec.method
     assert "trades_beta" in train_keys("trades") and "trades_beta" not in train_keys("pgd")
     tune = TrainConfig.from_schema(**finetune_params(config, 3))
-    assert (tune.method, tune.eps, tune.seed, tune.epochs) == ("standard", 0.0, 3, 4)
+    assert (tune.method, tune.eps, tune.seed, tune.epochs) == ("standard", 0.0, 3, 3)
     assert not set(FINETUNE_GRID_KEYS) & {f.name for f in dataclasses.fields(TrainConfig)}

@@ -17,6 +17,14 @@ from conftest import ROOT, copy_checkout, snakemake
 pytestmark = pytest.mark.slow
 START = ROOT / "tests" / "slurm" / "start_local_slurm.sh"
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
+# What the SLURM run makes: every kind of job that asks SLURM for a GPU, time and memory
+# (training, evaluation, transfer, information), their tables and a figure; the rest of the DAG
+# is the same rules again, and each SLURM job costs seconds of scheduling.
+TARGETS = (
+    "results/tables/pretrain_robustness.csv",
+    "results/tables/transfer.csv",
+    "results/figures/fig4_weight_logvar.png",
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +61,8 @@ def test_tiny_config_through_the_slurm_profile_matches_a_local_run(partition, ti
         "gpu=0",
         "--set-resources",
         *no_gpu,
+        "--",
+        *TARGETS,
         snakefile=checkout / "Snakefile",
         overlays=(pgd_only,),
         timeout=1800,
@@ -64,7 +74,7 @@ def test_tiny_config_through_the_slurm_profile_matches_a_local_run(partition, ti
 
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
     finished = len(re.findall(r"Finished jobid: \d+", log))
-    assert len(job_ids) == finished - 1 > 20, "every job but the local `default` one ran as a SLURM job"
+    assert len(job_ids) == finished > 10, "every job ran as a SLURM job"
     states = subprocess.run(
         ["squeue", "--states=all", "-h", "-o", "%i %T", "-j", ",".join(job_ids)],
         capture_output=True,
@@ -74,10 +84,8 @@ def test_tiny_config_through_the_slurm_profile_matches_a_local_run(partition, ti
     by_id = dict(line.split() for line in states if line.strip())
     assert sorted(by_id) == sorted(job_ids) and set(by_id.values()) == {"COMPLETED"}, by_id
 
-    # claims.csv summarises the whole grid (Prop. 0.3 over every model), which is smaller here
-    tables = sorted(p.relative_to(tiny_run) for p in (tiny_run / "results" / "tables").glob("*.csv"))
-    tables = [t for t in tables if t.name != "claims.csv"]
-    assert len(tables) >= 8
+    tables = sorted(p.relative_to(checkout) for p in (checkout / "results" / "tables").glob("*.csv"))
+    assert len(tables) >= 3
     for table in tables:  # the local run also imported a model (source imnet) and trained every method
         local = pd.read_csv(tiny_run / table)
         if "source" in local:
@@ -85,8 +93,7 @@ def test_tiny_config_through_the_slurm_profile_matches_a_local_run(partition, ti
         if "method" in local:
             local = local[local["method"].isin(["standard", "pgd"])].reset_index(drop=True)
         pd.testing.assert_frame_equal(pd.read_csv(checkout / table), local, rtol=1e-6, obj=str(table))
-    for figure in ("fig1_inversion.png", "gap_vs_distance_digits.png"):
-        assert (checkout / "results" / "figures" / figure).stat().st_size > 10_000
+    assert (checkout / TARGETS[-1]).stat().st_size > 10_000
 
 
 def test_the_profile_gives_gpu_rules_a_gpu_and_every_rule_time_and_memory():

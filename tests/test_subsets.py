@@ -84,8 +84,15 @@ JOBS = {  # script: (params, the subsets it takes as (split, images))
         [("train", 40)],
     ),
     "invert": ({"options": INVERSION, "ood": None}, [("test", 10)]),
-    "linear_probe": (
-        {"probe": PROBE, "attack": {"epsilons": [0.5], "n_test": 20, "spec": ATTACK}},
+    # the features (all images) and the probe; no fine-tuning, whose monitor has a test of its own
+    "transfer": (
+        {
+            "probe": PROBE,
+            "attack": {"epsilons": [0.5], "n_test": 20, "spec": ATTACK},
+            "n_train": None,
+            "batch_size": 64,
+            "stages": [],
+        },
         [("test", 20)],
     ),
     "task2vec_embedding": (
@@ -157,6 +164,8 @@ def test_each_job_measures_every_class_of_a_class_sorted_split(script, sorted_ru
             csv=str(out / "out.csv"),
             h5=str(out / "out.h5"),
             head=str(out / "head.pt"),
+            features=str(out / "features.h5"),
+            linear=str(out / "linear.json"),
             embedding=str(out / "embedding.h5"),
         ),
         wildcards=WILDCARDS,

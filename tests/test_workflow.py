@@ -29,8 +29,8 @@ def test_paper_config_plans_the_whole_grid(tmp_path):
     # 2 sources x 2 archs x (6 radii of pgd + trades, arat, wcmi at 0.5); 11 targets + the ImageNet
     # stand-in; CIFAR models skip their own source
     assert jobs["pretrain"] == 2 * 2 * (6 + 3) and jobs["import_model"] == 2 and jobs["prepare_dataset"] == 12
-    assert jobs["linear_probe"] == 36 * 10 + 2 * 11 and jobs["finetune"] == 3 * jobs["linear_probe"]
-    assert jobs["dataset_distance"] == 2 * 2 * 10 and jobs["mi_vulnerability"] == 36  # not the imported models
+    assert jobs["transfer"] == 36 * 10 + 2 * 11 and "linear_probe" not in jobs and "finetune" not in jobs
+    assert jobs["dataset_distance"] == 2 * 2 and jobs["mi_vulnerability"] == 36  # not the imported models
     assert jobs["method_comparison"] == 1 and jobs["plot_method_comparison"] == 1
 
 

@@ -14,7 +14,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from advinfo import synthetic, vision_data
+from advinfo import synthetic
+from advinfo.catalog import TORCHVISION_DATASETS
 from advinfo.data import ImageDataset
 from advinfo.schema import FromSchema
 
@@ -80,20 +81,24 @@ BUILDERS: dict[str, Callable[[BuildOptions], Arrays]] = {
     "mnist5k": _mnist5k,
     "shapes": _generated(synthetic.make_shapes, 32, synthetic.SHAPE_CLASSES),
     "letters": _generated(synthetic.make_letters, 28, synthetic.LETTER_CLASSES),
+    "numerals": _generated(synthetic.make_numerals, 32, synthetic.NUMERAL_CLASSES),
+    "textures": _generated(synthetic.make_textures, 32, synthetic.TEXTURE_CLASSES),
 }
 
 
 def _read(name: str, opts: BuildOptions) -> Arrays:
     """Arrays of ``name``: an image folder when ``opts.folder`` is set, else embedded, generated
     or torchvision."""
+    if opts.folder is None and name in BUILDERS:
+        return BUILDERS[name](opts)
+    if opts.folder is None and name not in TORCHVISION_DATASETS:
+        known = [*BUILDERS, *TORCHVISION_DATASETS]
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(known)} or a data.folders entry")
+    from advinfo import vision_data  # imported here: it brings torchvision, which no other builder needs
+
     if opts.folder is not None:
         return vision_data.load_folder(name, opts.folder, opts.size, opts.workers)
-    if name in BUILDERS:
-        return BUILDERS[name](opts)
-    if name in vision_data.TORCHVISION:
-        return vision_data.load_torchvision(name, Path(opts.root) / name, opts.download, opts.size, opts.workers)
-    known = [*BUILDERS, *vision_data.TORCHVISION]
-    raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(known)} or a data.folders entry")
+    return vision_data.load_torchvision(name, Path(opts.root) / name, opts.download, opts.size, opts.workers)
 
 
 def build_dataset(name: str, opts: BuildOptions | None = None) -> ImageDataset:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-GENERATED_DATASETS = ("shapes", "letters")  # sized by data.n_train and data.n_test
+GENERATED_DATASETS = ("shapes", "letters", "numerals", "textures")  # sized by data.n_train and data.n_test
 EMBEDDED_DATASETS = ("digits", "mnist5k", *GENERATED_DATASETS)  # need no files (builders.BUILDERS)
 # Read from torchvision's on-disk layouts (vision_data.TORCHVISION).
 TORCHVISION_DATASETS = (
@@ -27,7 +27,7 @@ TORCHVISION_DATASETS = (
     "dtd",
     "food101",
 )
-GENERATED_CLASSES = {"shapes": 10, "letters": 26}  # synthetic.SHAPE_CLASSES, synthetic.LETTER_CLASSES
+GENERATED_CLASSES = {"shapes": 10, "letters": 26, "numerals": 10, "textures": 10}  # synthetic.*_CLASSES
 # The files torchvision's ImageFolder reads (torchvision.datasets.folder.IMG_EXTENSIONS).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 

@@ -8,13 +8,15 @@ expects: 3 channels (grey replicated) at the model's resolution, on its device.
 
 from __future__ import annotations
 
+import dataclasses
+import platform
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
+import torch.nn.functional as F
 
 from advinfo.fileio import atomic_path
 from advinfo.sampling import stratified_indices
@@ -109,8 +111,27 @@ def adapt(images: torch.Tensor, channels: int = 3, size: int | None = None) -> t
         else:
             raise ValueError(f"cannot adapt {c}-channel images to {channels} channels")
     if size is not None and images.shape[-2:] != (size, size):
-        images = TF.resize(images, [size, size], antialias=True)
+        images = resize(images, size)
     return images.contiguous()
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images (N, C, H, W) bilinearly resized to ``size`` x ``size`` with antialiasing, exactly as
+    torchvision's v2 ``resize`` computes it: uint8 natively where the CPU has that kernel, else
+    through float32, rounded back. Written out because importing torchvision costs every job over
+    a second (tests compare the two)."""
+    native = images.dtype in (torch.float32, torch.float64) or (images.dtype == torch.uint8 and _native_uint8(images))
+    x = images if native else images.float()
+    out = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return out if native else out.round_().to(images.dtype)
+
+
+def _native_uint8(images: torch.Tensor) -> bool:
+    """Whether torch resizes uint8 images bilinearly itself (torchvision's test): on CPUs with AVX2
+    or AVX-512, or ARM."""
+    if images.device.type != "cpu":
+        return False
+    return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") or platform.machine() in ("aarch64", "arm64")
 
 
 def to_unit(images: torch.Tensor) -> torch.Tensor:
@@ -123,6 +144,16 @@ def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
     x = to_unit(images).transpose(0, 1).flatten(1)
     std = x.std(dim=1).clamp_min(1e-3)
     return x.mean(dim=1).tolist(), std.tolist()
+
+
+def train_subset(ds: ImageDataset, n: int | None, seed: int) -> ImageDataset:
+    """``ds`` with ``n`` of its training images, every class equally as far as its images allow
+    (:func:`sampling.stratified_indices`, balanced, with ``seed``), in their stored order; ``ds``
+    itself when ``n`` is None or not below its training split."""
+    if n is None or n >= len(ds.y_train):
+        return ds
+    keep = torch.from_numpy(np.sort(stratified_indices(ds.y_train.numpy(), n, seed, balanced=True)))
+    return dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep])
 
 
 def model_inputs(

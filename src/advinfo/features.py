@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from advinfo.data import to_unit
+import advinfo
+from advinfo.data import ImageDataset, model_inputs, to_unit
 from advinfo.fileio import atomic_path
 
 SPLITS = ("train", "test")
@@ -66,6 +67,30 @@ def write_features(
             bar = tqdm(total=n, desc=f"features {name}", unit="img", disable=not progress, delay=5, leave=False)
             _stream(iter_features(model, images, batch_size), feats, bar)
             bar.close()
+
+
+def extract_features(
+    path: str | Path,
+    model: nn.Module,
+    target: ImageDataset,
+    record: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    device: torch.device,
+    batch_size: int = 256,
+) -> None:
+    """z of ``target``'s train and test images under ``model`` (a checkpoint with ``meta``, the
+    model ``record`` of grid.model_record) to ``path``, with what they came from as attributes."""
+    splits = {s: model_inputs(target, s, meta["image_size"], device) for s in SPLITS}
+    attrs = {
+        **record,
+        "target": target.name,
+        "num_classes": target.num_classes,
+        "classes": list(target.classes),
+        "image_size": meta["image_size"],
+        "weights_sha256": meta["weights_sha256"],
+        "advinfo_version": advinfo.__version__,
+    }
+    write_features(path, model, splits, attrs, batch_size)
 
 
 def _stream(batches: Iterator[torch.Tensor], dataset: h5py.Dataset, bar: tqdm) -> None:

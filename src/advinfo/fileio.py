@@ -9,10 +9,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import torch
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _umask() -> int:
@@ -80,6 +80,8 @@ def read_json(path: str | Path) -> Any:
 
 def read_csv(path: str | Path) -> pd.DataFrame:
     """Read a CSV file; a truncated or malformed one raises naming it."""
+    import pandas as pd  # imported here: most jobs write no table, and pandas costs a quarter second
+
     try:
         return pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
@@ -88,6 +90,8 @@ def read_csv(path: str | Path) -> pd.DataFrame:
 
 def save_tensors(obj: dict[str, Any], path: str | Path) -> None:
     """torch.save a dict of tensors and plain values (loadable with weights_only=True)."""
+    import torch  # imported here, as below: the table and figure jobs write files without torch
+
     with atomic_path(path) as tmp:
         try:
             torch.save(obj, tmp)
@@ -101,6 +105,8 @@ class UnsafeFileError(ValueError):
 
 def load_tensors(path: str | Path) -> dict[str, Any]:
     """Load a file written by :func:`save_tensors` without unpickling any code."""
+    import torch
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torchvision.models import resnet18, resnet50
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
 ARCHS = ("resnet_mini", "resnet18", "resnet50", "resnet18_imagenet", "resnet50_imagenet")
 STANDARD_WIDTH = 64  # torchvision's ResNets
@@ -100,12 +98,32 @@ class FakeReLU(torch.autograd.Function):
         return grad
 
 
+class BasicBlock(nn.Module):
+    """torchvision's ResNet BasicBlock (the same layers, names, initialisation and forward),
+    written out because importing torchvision costs every job over a second (torch._dynamo,
+    through torchvision.ops); the torchvision ResNets import it only when built."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
 def _pre_activation(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The output of a torchvision BasicBlock or Bottleneck before its final ReLU (their
+    """The output of a BasicBlock or torchvision Bottleneck before its final ReLU (their
     forward, written out because the ReLU is applied inside it)."""
     out = block.relu(block.bn1(block.conv1(x)))
     out = block.bn2(block.conv2(out))
-    if isinstance(block, Bottleneck):
+    if hasattr(block, "conv3"):  # a Bottleneck
         out = block.bn3(block.conv3(block.relu(out)))
     return out + (x if block.downsample is None else block.downsample(x))
 
@@ -148,6 +166,8 @@ def narrow_resnet18(num_classes: int, normalize: Normalize, width: int) -> Class
 
 def cifar_resnet(arch: str, num_classes: int, normalize: Normalize) -> Classifier:
     """torchvision's ResNet-18/50 with the CIFAR stem: 3x3 stride-1 conv and no max-pool."""
+    from torchvision.models import resnet18, resnet50  # imported here: see BasicBlock
+
     net = {"resnet18": resnet18, "resnet50": resnet50}[arch](num_classes=num_classes)
     conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
     nn.init.kaiming_normal_(conv1.weight, mode="fan_out", nonlinearity="relu")
@@ -159,6 +179,8 @@ def cifar_resnet(arch: str, num_classes: int, normalize: Normalize) -> Classifie
 def imagenet_resnet(arch: str, num_classes: int, normalize: Normalize) -> Classifier:
     """torchvision's ResNet-18/50 as built for ImageNet (7x7 stride-2 conv and max-pool): the
     architecture of the public robust ImageNet checkpoints."""
+    from torchvision.models import resnet18, resnet50
+
     net = {"resnet18_imagenet": resnet18, "resnet50_imagenet": resnet50}[arch](num_classes=num_classes)
     stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
     stages = [net.layer1, net.layer2, net.layer3, net.layer4]

@@ -8,6 +8,7 @@ folders are counted when they exist). Torch-free.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,45 +75,57 @@ def _folder_problems(config: dict[str, Any]) -> Problems:
                 )
 
 
-def _probed(config: dict[str, Any]) -> Iterator[tuple[str, float, str, str]]:
-    """(dataset, validation fraction, its config key, what the probe is for) of every linear probe
-    whose validation split the config asks for."""
+def _probed(config: dict[str, Any]) -> Iterator[tuple[str, float, str, str, int | None]]:
+    """(dataset, validation fraction, its config key, what the probe is for, the cap on its training
+    images or None) of every linear probe whose validation split the config asks for."""
     val_fraction = config["transfer"]["probe"]["val_fraction"]
     models = all_models(config)
     for target in config["targets"]:
         if any(spec.source != target for spec in models):
-            yield target, val_fraction, "transfer.probe.val_fraction", "its linear probes"
+            yield (
+                target,
+                val_fraction,
+                "transfer.probe.val_fraction",
+                "its linear probes",
+                config["transfer"]["n_train"],
+            )
     if "task2vec" in config["distance"]["measures"]:
         pairs = [(s, t) for s in config["sources"] for t in config["targets"] if t != s]
         for name in dict.fromkeys(name for pair in pairs for name in pair):
-            yield name, val_fraction, "transfer.probe.val_fraction", "its Task2Vec probe head"
+            yield name, val_fraction, "transfer.probe.val_fraction", "its Task2Vec probe head", None
     pre = config["pretrain"]
     if "wcmi" in pre["methods"] and method_epsilons(pre, "wcmi"):
         for source in config["sources"]:
-            yield source, val_fraction, "transfer.probe.val_fraction", "the linear head of its wcmi encoders"
+            yield source, val_fraction, "transfer.probe.val_fraction", "the linear head of its wcmi encoders", None
 
 
 def _probe_split_problems(config: dict[str, Any]) -> Problems:
     """A stratified validation split needs two images of every class, and both parts at least one
-    image per class (scikit-learn's train_test_split refuses otherwise)."""
+    image per class (probe.validation_split refuses otherwise)."""
     seen = set()
-    for name, fraction, key, purpose in _probed(config):
+    for name, fraction, key, purpose, cap in _probed(config):
         facts = dataset_facts(name, config["data"])
-        if facts is None or (name, fraction) in seen:
+        cap = cap if facts is not None and cap is not None and cap < facts.n_train else None
+        if facts is None or (name, fraction, cap) in seen:
             continue
-        seen.add((name, fraction))
-        yield from _split_problems(name, facts, fraction, key, purpose, config["data"])
+        seen.add((name, fraction, cap))
+        size_key = "data.n_train" if dataset_kind(name, config["data"]["folders"]) == "generated" else None
+        if cap is not None:  # transfer.n_train: every class equally
+            smallest = min(facts.train_smallest, cap // facts.classes)
+            facts, size_key = dataclasses.replace(facts, n_train=cap, train_smallest=smallest), "transfer.n_train"
+        yield from _split_problems(name, facts, fraction, key, purpose, size_key)
 
 
 def _split_problems(
-    name: str, facts: DatasetFacts, fraction: float, key: str, purpose: str, data: dict[str, Any]
+    name: str, facts: DatasetFacts, fraction: float, key: str, purpose: str, size_key: str | None
 ) -> Problems:
+    """``size_key``: the config key that sets the training images (data.n_train of a generated
+    dataset, transfer.n_train of a capped target), or None (an image folder's or a fixed size)."""
     n, classes = facts.n_train, facts.classes
-    kind = dataset_kind(name, data["folders"])
     if facts.train_smallest < 2:
-        if kind == "generated":
+        if size_key is not None:
             yield (
-                f"config key 'data.n_train': {n} gives {name!r} ({classes} classes) {facts.train_smallest} training "
+                f"config key '{size_key}': {n} gives {name!r} ({classes} classes) {facts.train_smallest} training "
                 f"image in a class — expected at least {2 * classes}, two per class, for the stratified validation "
                 f"split of {purpose}"
             )
@@ -122,8 +135,8 @@ def _split_problems(
                 f"image — expected at least 2 per class, for the stratified validation split of {purpose}"
             )
         return
-    held_out = math.ceil(fraction * n)  # as scikit-learn rounds test_size
-    larger = " (or a larger data.n_train)" if kind == "generated" else ""
+    held_out = math.ceil(fraction * n)  # as probe.validation_split rounds it
+    larger = f" (or a larger {size_key})" if size_key is not None else ""
     if held_out < classes:
         least = math.ceil(1000 * classes / n) / 1000
         yield (

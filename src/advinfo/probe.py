@@ -10,17 +10,19 @@ which is scikit-learn's ``LogisticRegression(C=1 / (l2 * n))``.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 from advinfo.errors import DivergenceError
 from advinfo.fileio import load_tensors, save_tensors
+from advinfo.sampling import stratified_indices
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,26 @@ def fit_logistic(
     return w.detach(), b.detach(), iterations
 
 
+def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, validation) indices of labels ``y``: ceil(fraction * n) held out, each class in
+    proportion to its share (sampling.stratified_indices, as scikit-learn's stratified
+    train_test_split does, without its import: a second of every probing job). Both parts hold
+    every class, or it raises."""
+    classes, counts = np.unique(y, return_counts=True)
+    n_val = math.ceil(fraction * len(y))
+    if counts.min() < 2 or n_val < len(classes) or len(y) - n_val < len(classes):
+        raise ValueError(
+            f"a stratified validation split of {fraction:g} of {len(y)} labels cannot hold every one of their "
+            f"{len(classes)} classes on both sides (the smallest class has {counts.min()})"
+        )
+    val = np.sort(stratified_indices(y, n_val, seed))
+    fit = np.setdiff1d(np.arange(len(y)), val)
+    for part in (fit, val):
+        if len(np.unique(y[part])) < len(classes):
+            raise ValueError(f"a stratified validation split of {fraction:g} of {len(y)} labels leaves a class out")
+    return fit, val
+
+
 def fit_probe(
     z: torch.Tensor,
     y: torch.Tensor,
@@ -148,11 +170,9 @@ def fit_probe(
         raise ValueError("at least one penalty is needed")
     mean, scale = standardizer(z)
     zs = (z - mean) / scale
-    idx = torch.arange(len(y))
-    fit_idx, val_idx = train_test_split(
-        idx.numpy(), test_size=val_fraction, random_state=seed, stratify=y.cpu().numpy()
+    fit_idx, val_idx = (
+        torch.as_tensor(i, device=z.device) for i in validation_split(y.cpu().numpy(), val_fraction, seed)
     )
-    fit_idx, val_idx = torch.as_tensor(fit_idx, device=z.device), torch.as_tensor(val_idx, device=z.device)
     scores: dict[float, float] = {}
     solutions = {}
     init = None

@@ -5,12 +5,38 @@
 include: "distance_functions.smk"
 
 
+# Features of a dataset the reference network is not transferred to (its own source), for the
+# dataset distances.
+rule reference_features:
+    input:
+        model=f"{RESULTS}/pretrain/{REFERENCE.path}/model.pt",
+        dataset=dataset_cache("{dataset}"),
+        code=library("reference_features"),
+    output:
+        features=f"{DISTANCE_DIR}/features/{{dataset}}.h5",
+    log:
+        f"{LOGS}/reference_features/{{dataset}}.log",
+    benchmark:
+        f"{BENCH}/reference_features/{{dataset}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["transfer"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    params:
+        batch_size=config["transfer"]["batch_size"],
+        model=dataclasses.asdict(REFERENCE),
+    script:
+        "../scripts/reference_features.py"
+
+
 # Task2Vec: the reference network with a probe head fitted on {dataset}, and the per-filter
 # diagonal Fisher of its weights.
 rule task2vec_embedding:
     input:
         model=f"{RESULTS}/pretrain/{REFERENCE.path}/model.pt",
-        features=reference_features("{dataset}"),
+        features=get_reference_features,
         dataset=dataset_cache("{dataset}"),
         code=library("task2vec_embedding"),
     output:
@@ -35,15 +61,16 @@ rule task2vec_embedding:
         "../scripts/task2vec_embedding.py"
 
 
-# One (measure, source, target) distance.
+# The distances of one measure from one source to every target, in one job (each takes a
+# fraction of a second, importing POT a second).
 rule dataset_distance:
     input:
         unpack(get_distance_inputs),
         code=library("dataset_distance"),
     output:
-        json=f"{DISTANCE_DIR}/{{measure}}/{{source}}/{{target}}.json",
+        json=f"{DISTANCE_DIR}/{{measure}}/{{source}}.json",
     log:
-        f"{LOGS}/dataset_distance/{{measure}}/{{source}}/{{target}}.log",
+        f"{LOGS}/dataset_distance/{{measure}}/{{source}}.log",
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -53,6 +80,7 @@ rule dataset_distance:
     params:
         gamma=config["distance"]["gamma"],
         reference=REFERENCE.path,
+        targets=get_distance_targets,
     script:
         "../scripts/dataset_distance.py"
 

@@ -3,26 +3,43 @@ REFERENCE = grid.reference_model(config)
 
 
 def reference_features(dataset):
-    """Features of ``dataset``'s images under the distance reference network."""
-    return f"{RESULTS}/features/{REFERENCE.path}/{dataset}.h5"
+    """Features of ``dataset``'s images under the distance reference network: those of its
+    transfer job for a target of the grid, else (its own source) of a job of their own."""
+    if REFERENCE in MODELS and dataset in config["targets"] and dataset != REFERENCE.source:
+        return f"{RESULTS}/features/{REFERENCE.path}/{dataset}.h5"
+    return f"{DISTANCE_DIR}/features/{dataset}.h5"
+
+
+def get_reference_features(wildcards):
+    """The reference features of one job's dataset."""
+    return reference_features(wildcards.dataset)
+
+
+def get_distance_targets(wildcards):
+    """The targets a source's distances go to: every target but the source itself."""
+    return [target for target in config["targets"] if target != wildcards.source]
+
+
+def _measured(measure, dataset):
+    """What a distance of ``measure`` reads for ``dataset``: reference features (EMD) or its
+    Task2Vec embedding."""
+    return reference_features(dataset) if measure == "emd" else TASK2VEC_EMBEDDING.format(dataset=dataset)
 
 
 def get_distance_inputs(wildcards):
-    """What one distance compares: reference features (EMD) or Task2Vec embeddings."""
-    if wildcards.measure == "emd":
-        return {"a": reference_features(wildcards.source), "b": reference_features(wildcards.target)}
+    """What one source's distances compare: the source's file (``a``) and each target's (``b``,
+    in the order of get_distance_targets)."""
     return {
-        "a": TASK2VEC_EMBEDDING.format(dataset=wildcards.source),
-        "b": TASK2VEC_EMBEDDING.format(dataset=wildcards.target),
+        "a": _measured(wildcards.measure, wildcards.source),
+        "b": [_measured(wildcards.measure, target) for target in get_distance_targets(wildcards)],
     }
 
 
 def distance_files():
-    """Result JSON of every (measure, source, target) distance."""
+    """Result JSON of every (measure, source): its distances to every other target."""
     return [
-        f"{DISTANCE_DIR}/{measure}/{source}/{target}.json"
+        f"{DISTANCE_DIR}/{measure}/{source}.json"
         for measure in config["distance"]["measures"]
         for source in config["sources"]
-        for target in config["targets"]
-        if target != source
+        if any(target != source for target in config["targets"])
     ]

@@ -5,7 +5,8 @@
 include: "pretrain_functions.smk"
 
 
-# Train one network; resumes from results/.../resume.pt (not an output) after a kill.
+# Train one network; resumes from results/.../resume.pt (not an output) after a kill. Every
+# later stage waits for the networks, so they go first whenever a core is free.
 rule pretrain:
     input:
         dataset=dataset_cache("{source}"),
@@ -17,6 +18,7 @@ rule pretrain:
         f"{LOGS}/pretrain/{{source}}/{{arch}}/{{method}}-eps{{eps}}-seed{{seed}}.log",
     benchmark:
         f"{BENCH}/pretrain/{{source}}/{{arch}}/{{method}}-eps{{eps}}-seed{{seed}}.tsv"
+    priority: 10
     conda:
         "../../envs/torch.yaml"
     threads: config["pretrain"]["threads"]

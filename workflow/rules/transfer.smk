@@ -5,45 +5,25 @@
 include: "transfer_functions.smk"
 
 
-# Representation z of the target's train and test images, streamed to HDF5.
-rule extract_features:
+# One (model, target) in one job: the representation z of the target's images to HDF5, a
+# logistic regression on it (penalty chosen on a validation split) scored clean and under PGD
+# through the whole network, then a new head (by default that probe: LP-FT) plus the last k
+# residual stages fine-tuned for every k of transfer.finetune.stages. Each fine-tuning resumes
+# from its resume-finetune{k}.pt (not an output), kept until the job ends.
+rule transfer:
     input:
         model=f"{MODEL_DIR}/model.pt",
         dataset=dataset_cache("{target}"),
-        code=library("extract_features"),
+        code=library("transfer", TRANSFER_SKIP),
     output:
         features=FEATURES,
-    log:
-        f"{LOGS}/extract_features/{MODEL_ID}/{{target}}.log",
-    benchmark:
-        f"{BENCH}/extract_features/{MODEL_ID}/{{target}}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    threads: config["transfer"]["threads"]
-    resources:
-        gpu=1,
-        mem_mb=4000,
-    params:
-        batch_size=config["transfer"]["batch_size"],
-    script:
-        "../scripts/extract_features.py"
-
-
-# Logistic regression on frozen features (penalty chosen on a validation split), then PGD
-# through the whole network with the probe as its head.
-rule linear_probe:
-    input:
-        features=FEATURES,
-        model=f"{MODEL_DIR}/model.pt",
-        dataset=dataset_cache("{target}"),
-        code=library("linear_probe"),
-    output:
-        json=f"{TRANSFER_DIR}/linear.json",
+        linear=f"{TRANSFER_DIR}/linear.json",
         head=f"{TRANSFER_DIR}/linear_head.pt",
+        finetune=finetune_outputs(),
     log:
-        f"{LOGS}/linear_probe/{MODEL_ID}/{{target}}.log",
+        f"{LOGS}/transfer/{MODEL_ID}/{{target}}.log",
     benchmark:
-        f"{BENCH}/linear_probe/{MODEL_ID}/{{target}}.tsv"
+        f"{BENCH}/transfer/{MODEL_ID}/{{target}}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["transfer"]["threads"]
@@ -51,41 +31,18 @@ rule linear_probe:
         gpu=1,
         mem_mb=4000,
     params:
+        n_train=config["transfer"]["n_train"],
+        batch_size=config["transfer"]["batch_size"],
         probe=config["transfer"]["probe"],
         attack=grid.transfer_attack(config),
-        sample_seed=config["data"]["seed"],
-    script:
-        "../scripts/linear_probe.py"
-
-
-# A new head (by default the linear probe: LP-FT) plus the last {stages} residual stages,
-# trained on the target images; resumes from resume-finetune{stages}.pt (not an output).
-rule finetune:
-    input:
-        model=f"{MODEL_DIR}/model.pt",
-        dataset=dataset_cache("{target}"),
-        head=get_finetune_head,
-        # the probe is not listed: it reaches a fine-tuning through its head file
-        code=library("finetune", (*other_methods(grid.STANDARD), "probe")),
-    output:
-        json=f"{TRANSFER_DIR}/finetune{{stages}}.json",
-    log:
-        f"{LOGS}/finetune/{MODEL_ID}/{{target}}-stages{{stages}}.log",
-    benchmark:
-        f"{BENCH}/finetune/{MODEL_ID}/{{target}}-stages{{stages}}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    threads: config["transfer"]["threads"]
-    resources:
-        gpu=1,
-        mem_mb=4000,
-    params:
+        stages=config["transfer"]["finetune"]["stages"],
+        head_init=config["transfer"]["finetune"]["head_init"],
         train=get_finetune_params,
         monitor_size=config["transfer"]["finetune"]["monitor_size"],
         sample_seed=config["data"]["seed"],
-        resume=f"{TRANSFER_DIR}/resume-finetune{{stages}}.pt",
+        resume_dir=TRANSFER_DIR,
     script:
-        "../scripts/finetune.py"
+        "../scripts/transfer.py"
 
 
 # Every transfer result in one tidy CSV, and the paper-style pivots in Markdown and HTML.

@@ -1,17 +1,19 @@
 # Input functions and parameters of the rules in transfer.smk.
 from advinfo.codedeps import other_methods
 
+# Library modules a transfer job does not run: the training methods' own (it fine-tunes with
+# standard training), less the probe and features modules, whose code it runs itself.
+TRANSFER_SKIP = tuple(sorted(set(other_methods(grid.STANDARD)) - {"probe", "features"}))
+
 
 def get_finetune_params(wildcards):
     """The TrainConfig of one fine-tuning run (grid.finetune_params)."""
     return grid.finetune_params(config, int(wildcards.seed))
 
 
-def get_finetune_head(wildcards):
-    """The linear probe a fine-tuning run starts from, when transfer.finetune.head_init is probe."""
-    if config["transfer"]["finetune"]["head_init"] != "probe":
-        return []
-    return f"{TRANSFER_DIR}/linear_head.pt".format(**wildcards)
+def finetune_outputs():
+    """Result JSON of every fine-tuning depth of one (model, target): wildcard patterns."""
+    return [f"{TRANSFER_DIR}/finetune{k}.json" for k in config["transfer"]["finetune"]["stages"]]
 
 
 def transfer_files():

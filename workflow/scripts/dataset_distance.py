@@ -1,5 +1,5 @@
-"""Distance between a source and a target dataset: Cui et al.'s EMD between class means of
-the reference network's features, or the Task2Vec distance between their embeddings."""
+"""Distances from a source dataset to every target: Cui et al.'s EMD between class means of the
+reference network's features, or the Task2Vec distance between their embeddings."""
 
 import logging
 
@@ -17,26 +17,32 @@ def _same_reference(a: dict, b: dict, paths: tuple[str, str]) -> None:
         raise ValueError(f"{paths[0]} and {paths[1]} come from different reference weights; delete the stale one")
 
 
-def main(smk) -> None:
-    wc, paths = smk.wildcards, (smk.input.a, smk.input.b)
-    record = {"measure": wc.measure, "source": wc.source, "target": wc.target, "reference": smk.params.reference}
-    if wc.measure == "emd":
+def distance(measure: str, paths: tuple[str, str], gamma: float) -> dict:
+    """The ``measure`` distance between the files of a source and a target, with its details."""
+    if measure == "emd":
         (splits_a, attrs_a), (splits_b, attrs_b) = read_features(paths[0]), read_features(paths[1])
         _same_reference(attrs_a, attrs_b, paths)
         (za, ya), (zb, yb) = splits_a["train"], splits_b["train"]
-        record["distance"] = domain_emd(za, ya, zb, yb)
-        record.update(
-            similarity=domain_similarity(record["distance"], smk.params.gamma),
-            gamma=smk.params.gamma,
-            n_source=len(ya),
-            n_target=len(yb),
-        )
-    else:
-        (fa, attrs_a), (fb, attrs_b) = load_embedding(paths[0]), load_embedding(paths[1])
-        _same_reference(attrs_a, attrs_b, paths)
-        record["distance"] = task2vec_distance(fa, fb)
-    write_json(record, smk.output.json)
-    log.info("%s distance %s -> %s: %.4g", wc.measure, wc.source, wc.target, record["distance"])
+        emd = domain_emd(za, ya, zb, yb)
+        return {
+            "distance": emd,
+            "similarity": domain_similarity(emd, gamma),
+            "gamma": gamma,
+            "n_source": len(ya),
+            "n_target": len(yb),
+        }
+    (fa, attrs_a), (fb, attrs_b) = load_embedding(paths[0]), load_embedding(paths[1])
+    _same_reference(attrs_a, attrs_b, paths)
+    return {"distance": task2vec_distance(fa, fb)}
+
+
+def main(smk) -> None:
+    wc, records = smk.wildcards, []
+    for target, path in zip(smk.params.targets, smk.input.b, strict=True):
+        record = {"measure": wc.measure, "source": wc.source, "target": target, "reference": smk.params.reference}
+        records.append(record | distance(wc.measure, (smk.input.a, path), smk.params.gamma))
+        log.info("%s distance %s -> %s: %.4g", wc.measure, wc.source, target, records[-1]["distance"])
+    write_json(records, smk.output.json)
 
 
 if __name__ == "__main__":

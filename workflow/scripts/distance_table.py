@@ -16,7 +16,7 @@ NOTE = (
 
 
 def main(smk) -> None:
-    table = distance_table([read_json(path) for path in smk.input.results])
+    table = distance_table([record for path in smk.input.results for record in read_json(path)])
     write_csv(table, smk.output.csv)
     write_pivots(
         distance_sections(table), "Distances between source and target datasets", NOTE, smk.output.md, smk.output.html
