@@ -35,6 +35,12 @@ Entries (--only NAME):
                outrun the CPU's fp32 matmul, so that rate is no ceiling there), and the aten ops
                (kernel launches on a GPU) and host synchronisations per step of the eager and the
                fast loop
+  attacks      attack_cost.{apgd_ce_10,apgd_ce_100,autoattack}: seconds of the evaluation attacks
+               (pyautoattack's APGD-CE at 10 and 100 iterations, AutoAttack's standard version) / those
+               of our PGD-10, on one network and batch (a resnet_mini trained with PGD at L2 eps 0.5 on
+               the digits at 16 px, the default's shape; 128 test images at eps 0.5), each with the robust
+               accuracy it leaves (AutoAttack's later attacks run only on the images still robust).
+               Goal: APGD-CE-10 <= 1.5x PGD-10 (the same gradient steps)
   startup      startup.<script>: seconds for a fresh interpreter to import what each job script of
                workflow/scripts needs (Snakemake's preamble and the script's imports, not its work),
                best of --repeats, and its ratio to `import torch` alone (the floor of a torch job);
@@ -68,9 +74,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from advinfo.builders import BuildOptions, build_dataset
+from advinfo.data import model_inputs, to_unit
+from advinfo.evaluation import AttackSpec, evaluation_attack
 from advinfo.features import iter_features, write_features
 from advinfo.fisher import hutchinson_trace, top_eigenvalue
 from advinfo.models import build_model
+from advinfo.pretrain import pretrain
 from advinfo.probe import fit_logistic, fit_probe, sklearn_c
 from advinfo.train import Accel, Trainer
 from advinfo.train_config import TrainConfig
@@ -81,6 +91,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "torch._dynamo", "torchvision", "sklearn", "scipy", "pandas", "matplotlib", "seaborn", "ot")
 STARTUP_GOAL = 1.3  # a torch job's imports / import torch
 DEFAULT_GOAL_S = 300  # the embedded default's wall time on a 2-core machine
+APGD_GOAL = 1.5  # APGD-CE-10 / PGD-10: the same number of gradient steps
 FAST_GOALS = {128: 8000, 512: 15000}  # img/s of the fast PGD-7 ResNet-18 step per batch size, on an H100/H200
 
 
@@ -498,6 +509,42 @@ def bench_gpu(args: argparse.Namespace) -> None:
             report(f"gpu.pgd7_resnet18.b{batch}.{label}", f"{rate:,.0f} img/s ({rate / plain:.2f}x plain)", target)
 
 
+def bench_attacks(args: argparse.Namespace) -> None:
+    """The evaluation attacks against PGD-10 on one robust network and batch, timed in turn."""
+    cpu = torch.device("cpu")
+    digits = build_dataset("digits", BuildOptions.from_schema(seed=0))
+    cfg = TrainConfig.from_schema(method="pgd", eps=0.5, attack_steps=3, epochs=4, batch_size=64, seed=0)
+    model = pretrain(digits, "resnet_mini", cfg, 16, monitor_size=100, device=cpu, progress=False, sample_seed=0)[0]
+    model.eval()
+    images, labels = model_inputs(digits, "test", 16, cpu, limit=128, seed=0)
+    x, eps = to_unit(images), 0.5
+    budgets = {  # name: (attack, steps or APGD-CE iterations)
+        "pgd_10": ("pgd", 10),
+        "apgd_ce_10": ("apgd-ce", 10),
+        "apgd_ce_100": ("apgd-ce", 100),
+        "autoattack": ("autoattack", 10),
+    }
+    attacks = {
+        name: evaluation_attack(model, eps, AttackSpec(attack, "l2", steps, 100, 5000), 10)
+        for name, (attack, steps) in budgets.items()
+    }
+    attacks["pgd_10"](x, labels)  # warm-up
+    seconds, robust = dict.fromkeys(attacks, float("inf")), {}
+    for _ in range(args.attack_repeats):
+        for name, attack in attacks.items():
+            t0 = time.perf_counter()
+            adv = attack(x, labels)
+            seconds[name] = min(seconds[name], time.perf_counter() - t0)
+            with torch.no_grad():
+                robust[name] = 100.0 * float((model(adv).argmax(1) == labels).float().mean())
+    with torch.no_grad():
+        clean = 100.0 * float((model(x).argmax(1) == labels).float().mean())
+    report("attack_cost.pgd_10", f"{seconds['pgd_10']:.2f} s, robust {robust['pgd_10']:.1f}% (clean {clean:.1f}%)")
+    for name in ("apgd_ce_10", "apgd_ce_100", "autoattack"):
+        goal = f"goal <= {APGD_GOAL}" if name == "apgd_ce_10" else ""
+        report(f"attack_cost.{name}", f"{seconds[name] / seconds['pgd_10']:.2f}, robust {robust[name]:.1f}%", goal)
+
+
 def _import_time(code: str, repeats: int) -> tuple[float, list[str]]:
     """Best wall time of a fresh interpreter running ``code``, and the HEAVY packages it loaded."""
     probe = f"\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
@@ -597,6 +644,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "distance": bench_distance,
     "methods": bench_methods,
     "gpu": bench_gpu,
+    "attacks": bench_attacks,
     "startup": bench_startup,
     "default": bench_default,
 }
@@ -613,6 +661,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=7, help="PGD steps k")
     parser.add_argument("--gpu-n", type=int, default=8192, help="images per timed epoch of the gpu entry on a GPU")
     parser.add_argument("--gpu-batches", type=int, nargs="+", default=[128, 512], help="batch sizes of the gpu entry")
+    parser.add_argument("--attack-repeats", type=int, default=1, help="attacks entry: timed rounds (minutes each)")
     parser.add_argument("--compile", action="store_true", help="gpu entry: also time torch.compile")
     parser.add_argument("--default-dir", help="default entry: run in this new folder, kept")
     args = parser.parse_args()

@@ -70,10 +70,10 @@ def test_the_transfer_attack_takes_the_training_radii_and_norm(config):
 def test_the_evaluation_attack_is_the_configs(config):
     spec = evaluation_attack(config)
     assert spec == {"name": "apgd-ce", "norm": "l2", "steps": 10, "iterations": 100, "square_queries": 5000}
-    assert describe_attack(spec) == "APGD-CE (10 iterations)"
+    assert describe_attack(spec) == "APGD-CE (AutoAttack's first attack; 10 iterations)"
     config["evaluate"]["attack"] = "autoattack"  # the standard version's budget by default
     text = describe_attack(evaluation_attack(config))
-    assert text.startswith("AutoAttack (APGD-CE, APGD-T, FAB-T: 100 iterations; Square: 5000 queries")
+    assert text.startswith("AutoAttack, standard version (APGD-CE, APGD-T, FAB-T: 100 iterations; Square: 5000 queries")
     assert describe_attack({**spec, "name": "pgd"}).startswith("PGD (10 steps")
 
 
@@ -91,7 +91,9 @@ def test_the_run_summary_names_config_grid_data_and_attack(config):
     assert summary["config"] == "config/config.yaml"
     assert "sources shapes" in summary["grid"] and "5 models trained, 8 epochs each" in summary["grid"]
     assert "targets digits, mnist5k, letters" in summary["data"]
-    assert summary["evaluation"].startswith("APGD-CE (10 iterations) at test ε 0.25, 0.5, 1 on 300 test images")
+    assert summary["evaluation"].startswith(
+        "APGD-CE (AutoAttack's first attack; 10 iterations) at test ε 0.25, 0.5, 1 on 300 test images"
+    )
 
 
 def test_imported_models_come_last_with_one_history_row(config):

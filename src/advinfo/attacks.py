@@ -77,7 +77,7 @@ class PGD:
         if self.norm == "linf":
             u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             return (2 * u - 1) * self.eps
-        # Gaussian direction, radius uniform in [0, eps] (as torchattacks): a start closer to x
+        # Gaussian direction, radius uniform in [0, eps]: a start closer to x
         # than one on the sphere leaves less random direction for the k steps to undo.
         direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         direction /= flat_norm(direction).clamp_min(1e-12)

@@ -1,34 +1,35 @@
 """The attack that measures robust accuracy (``evaluate.attack``): AutoAttack, APGD-CE or PGD.
 
-AutoAttack (Croce & Hein 2020) is what reviewers accept since RobustBench. It comes from
-torchattacks: pure PyTorch on the model's own device, maintained, on PyPI, and it implements all
-four attacks of the standard version (the reference code, fra31/auto-attack, is not on PyPI).
-torchattacks' ``AutoAttack`` class runs 10 iterations per attack; the standard version runs 100,
-so :func:`evaluation_attack` assembles the standard version from torchattacks' parts: APGD-CE,
-APGD-T and FAB-T (9 target classes, 100 iterations each) and Square (5,000 queries), each run
-on the images the previous ones left correctly classified, so an image counts as robust only
-if all four fail (the per-image worst case).
+AutoAttack (Croce & Hein 2020) is what reviewers accept since RobustBench, and a number is
+comparable with the leaderboard's only when it comes from the same code. So AutoAttack, APGD-CE
+and Square come from the authors' own package, pyautoattack (fra31/auto-attack on PyPI, the one
+robustbench depends on), set up exactly as its standard version sets them up: APGD-CE, APGD-T and
+FAB-T (9 target classes, 100 iterations each) and Square (5,000 queries), each run on the images
+the previous ones left correctly classified, so an image counts as robust only if all four fail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+import advinfo
 from advinfo.attacks import PGD
 from advinfo.grid import describe_attack
 from advinfo.preflight import AUTOATTACK_MIN_CLASSES
 
-ATTACKS = ("autoattack", "apgd-ce", "pgd")
-# The standard version's APGD-T and FAB-T attack the 9 highest non-true classes.
-TARGET_CLASSES = 9
-MIN_CLASSES = {"autoattack": AUTOATTACK_MIN_CLASSES, "apgd-ce": 2, "pgd": 2}
+if TYPE_CHECKING:
+    from pyautoattack import AutoAttack
 
-TORCHATTACKS_NORMS = {"l2": "L2", "linf": "Linf"}  # advinfo's norm names: torchattacks'
+ATTACKS = ("autoattack", "apgd-ce", "pgd")
+MIN_CLASSES = {"autoattack": AUTOATTACK_MIN_CLASSES, "apgd-ce": 2, "pgd": 2}
+AUTOATTACK_NORMS = {"l2": "L2", "linf": "Linf"}  # advinfo's norm names: pyautoattack's
+# APGD's fields that its constructor derives from n_iter (the step-size checkpoints).
+APGD_SCHEDULE = ("n_iter", "n_iter_orig", "n_iter_2", "n_iter_min", "size_decr")
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -50,6 +51,14 @@ class AttackSpec:
         """The attack in words, for table notes and logs."""
         return describe_attack(asdict(self))
 
+    def implementation(self) -> str:
+        """The code that runs the attack, with its version, for the provenance of a result."""
+        if self.name == "pgd":
+            return f"advinfo {advinfo.__version__}"
+        import pyautoattack
+
+        return f"pyautoattack {pyautoattack.__version__}"
+
 
 def evaluation_attack(model: nn.Module, eps: float, spec: AttackSpec, num_classes: int) -> Attack:
     """``attack(x, y) -> x_adv`` on images in [0, 1], deterministic from ``spec.seed``."""
@@ -62,33 +71,59 @@ def evaluation_attack(model: nn.Module, eps: float, spec: AttackSpec, num_classe
         )
     if spec.name == "pgd":  # random start, each image's worst iterate kept
         return seeded_pgd(model, eps, spec.steps, spec.norm, spec.seed, random_start=True, keep_best=True)
-    import torchattacks  # imported here: jobs that never attack skip its import
-
-    norm = TORCHATTACKS_NORMS[spec.norm]
+    adversary = autoattack(model, eps, spec.norm, spec.seed)
     if spec.name == "apgd-ce":
-        return torchattacks.APGD(model, norm=norm, eps=eps, steps=spec.steps, seed=spec.seed, loss="ce")
-    targets = min(TARGET_CLASSES, num_classes - 1)
-    apgd_t = torchattacks.APGDT(model, norm=norm, eps=eps, steps=spec.iterations, seed=spec.seed, n_classes=num_classes)
-    fab_t = torchattacks.FAB(
-        model, norm=norm, eps=eps, steps=spec.iterations, seed=spec.seed, multi_targeted=True, n_classes=num_classes
+        return own_rng(with_iterations(adversary.apgd, spec.steps).perturb, model)
+    adversary.apgd = with_iterations(adversary.apgd, spec.iterations)
+    adversary.apgd_targeted = with_iterations(adversary.apgd_targeted, spec.iterations)
+    adversary.fab.n_iter = spec.iterations  # FAB derives nothing from it
+    adversary.square.n_queries = spec.square_queries
+    # The standard version targets the 9 highest other classes; a model with fewer has K - 1.
+    targets = min(adversary.apgd_targeted.n_target_classes, num_classes - 1)
+    adversary.apgd_targeted.n_target_classes = adversary.fab.n_target_classes = targets
+    return own_rng(lambda x, y: adversary.run_standard_evaluation(x, y, batch_size=len(x))[0], model)
+
+
+def autoattack(model: nn.Module, eps: float, norm: str, seed: int) -> AutoAttack:
+    """pyautoattack's standard version at radius ``eps``, its attacks seeded with ``seed``."""
+    from pyautoattack import AutoAttack  # imported here: jobs that never attack skip its import
+
+    adversary = AutoAttack(
+        model, norm=AUTOATTACK_NORMS[norm], eps=eps, seed=seed, version="standard", device=_device(model)
     )
-    apgd_t.n_target_classes = fab_t.n_target_classes = targets
-    return torchattacks.MultiAttack(
-        [
-            torchattacks.APGD(model, norm=norm, eps=eps, steps=spec.iterations, seed=spec.seed, loss="ce"),
-            apgd_t,
-            fab_t,
-            square(model, eps, spec.norm, spec.square_queries, spec.seed),
-        ]
-    )
+    adversary.verbose = False  # per-batch progress; its warnings (gradient masking) still reach the log
+    return adversary
+
+
+def with_iterations(apgd: Any, n_iter: int) -> Any:
+    """pyautoattack's APGD (or APGD-T) with every setting AutoAttack gave it but ``n_iter``
+    iterations: its step-size checkpoints are derived from n_iter when it is built, so a new one is
+    built and given the old one's other settings."""
+    if apgd.n_iter == n_iter:
+        return apgd
+    fresh = type(apgd)(apgd.model, n_iter=n_iter, norm=apgd.norm, eps=apgd.eps)
+    fresh.__dict__.update({k: v for k, v in vars(apgd).items() if k not in APGD_SCHEDULE})
+    return fresh
 
 
 def square(model: nn.Module, eps: float, norm: str, queries: int, seed: int) -> Attack:
-    """The black-box Square attack (Andriushchenko et al. 2020): no gradient read, ``queries``
-    forward passes per image at most."""
-    import torchattacks
+    """The black-box Square attack (Andriushchenko et al. 2020) as AutoAttack sets it up, with
+    ``queries`` forward passes per image at most: no gradient read."""
+    attack = autoattack(model, eps, norm, seed).square
+    attack.n_queries = queries
+    return own_rng(attack.perturb, model)
 
-    return torchattacks.Square(model, norm=TORCHATTACKS_NORMS[norm], eps=eps, n_queries=queries, seed=seed)
+
+def own_rng(attack: Attack, model: nn.Module) -> Attack:
+    """``attack`` with the global random state restored after each call: pyautoattack seeds
+    torch's global generators from its own seed, which would otherwise reseed the caller."""
+    device = _device(model)
+
+    def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            return attack(x, y)
+
+    return run
 
 
 def seeded_pgd(model: nn.Module, eps: float, steps: int, norm: str, seed: int, **options: Any) -> Attack:
@@ -96,5 +131,9 @@ def seeded_pgd(model: nn.Module, eps: float, steps: int, norm: str, seed: int, *
     with ``seed``, shared by all batches; on a GPU each batch shape's steps are replayed as one
     CUDA graph (a whole test set is dozens of batches of one shape)."""
     pgd = PGD(model, eps, steps=steps, norm=norm, graphed=True, **options)
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    generator = torch.Generator(device=_device(model)).manual_seed(seed)
     return lambda x, y: pgd(x, y, generator)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device

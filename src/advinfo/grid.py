@@ -246,11 +246,11 @@ def describe_attack(spec: dict[str, Any]) -> str:
     """An evaluation attack (the fields of ``evaluation.AttackSpec``) in words, for notes and logs."""
     if spec["name"] == "autoattack":
         return (
-            f"AutoAttack (APGD-CE, APGD-T, FAB-T: {spec['iterations']} iterations; Square: "
-            f"{spec['square_queries']} queries; worst case per image)"
+            f"AutoAttack, standard version (APGD-CE, APGD-T, FAB-T: {spec['iterations']} iterations; "
+            f"Square: {spec['square_queries']} queries; worst case per image)"
         )
     if spec["name"] == "apgd-ce":
-        return f"APGD-CE ({spec['steps']} iterations)"
+        return f"APGD-CE (AutoAttack's first attack; {spec['steps']} iterations)"
     return f"PGD ({spec['steps']} steps, random start, worst iterate kept)"
 
 

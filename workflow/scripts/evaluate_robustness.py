@@ -33,7 +33,7 @@ def main(smk) -> None:
         "clean_acc": accs["clean"],
         "robust_acc": {k: v for k, v in accs.items() if k != "clean"},
         "n_test": len(labels),
-        "attack": {**smk.params.attack, "description": spec.describe()},
+        "attack": {**smk.params.attack, "description": spec.describe(), "implementation": spec.implementation()},
         "weights_sha256": meta.get("weights_sha256"),
     }
     write_json(record, smk.output.json)

@@ -46,7 +46,7 @@ def probe(smk, model: Classifier, meta: dict, target: ImageDataset, device) -> L
         "clean_acc": test_acc,
         "robust_acc": {k: v for k, v in curve.items() if k != "clean"},
         "attacked_clean_acc": curve["clean"],
-        "attack": {**attack, "description": spec.describe()},
+        "attack": {**attack, "description": spec.describe(), "implementation": spec.implementation()},
         "n_attacked": len(labels),
         "l2": fit.probe.l2,
         "val_accuracy": {f"{k:g}": v for k, v in fit.val_accuracy.items()},
