@@ -82,6 +82,7 @@ from advinfo.fisher import hutchinson_trace, top_eigenvalue
 from advinfo.models import build_model
 from advinfo.pretrain import pretrain
 from advinfo.probe import fit_logistic, fit_probe, sklearn_c
+from advinfo.robustness import accuracy
 from advinfo.train import Accel, Trainer
 from advinfo.train_config import TrainConfig
 
@@ -537,8 +538,7 @@ def bench_attacks(args: argparse.Namespace) -> None:
             seconds[name] = min(seconds[name], time.perf_counter() - t0)
             with torch.no_grad():
                 robust[name] = 100.0 * float((model(adv).argmax(1) == labels).float().mean())
-    with torch.no_grad():
-        clean = 100.0 * float((model(x).argmax(1) == labels).float().mean())
+    clean = accuracy(model, images, labels)
     report("attack_cost.pgd_10", f"{seconds['pgd_10']:.2f} s, robust {robust['pgd_10']:.1f}% (clean {clean:.1f}%)")
     for name in ("apgd_ce_10", "apgd_ce_100", "autoattack"):
         goal = f"goal <= {APGD_GOAL}" if name == "apgd_ce_10" else ""

@@ -17,7 +17,15 @@ from pyautoattack.autopgd_base import APGDAttack_targeted
 from torch import nn
 
 from advinfo.data import model_inputs, to_unit
-from advinfo.evaluation import ATTACKS, AttackSpec, autoattack, evaluation_attack, square, with_iterations
+from advinfo.evaluation import (
+    ATTACKS,
+    AUTOATTACK_NORMS,
+    AttackSpec,
+    autoattack,
+    evaluation_attack,
+    square,
+    with_iterations,
+)
 from advinfo.robustness import accuracy, robust_mask, robustness_curve
 
 CLASSES = 10
@@ -128,7 +136,7 @@ def test_autoattack_is_the_authors_standard_evaluation(linear10, norm):
     eps = exact_cases(model, images, labels, norm)[0][0]
     standard = spec("autoattack", norm=norm, square_queries=5000)
     ours = robust_mask(model, images, labels, evaluation_attack(model, eps, standard, CLASSES))
-    adversary = AutoAttack(model, norm={"l2": "L2", "linf": "Linf"}[norm], eps=eps, version="standard", seed=0)
+    adversary = AutoAttack(model, norm=AUTOATTACK_NORMS[norm], eps=eps, version="standard", seed=0)
     x_adv, _ = adversary.run_standard_evaluation(to_unit(images), labels, batch_size=len(labels))
     with torch.no_grad():
         theirs = model(x_adv).argmax(1) == labels
