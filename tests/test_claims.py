@@ -22,7 +22,7 @@ from advinfo.claims import (
 )
 from advinfo.intervals import Interval, point
 from advinfo.masking import CHECKS as MASKING_CHECKS
-from advinfo.overview import code_version, overview_rst
+from advinfo.overview import code_version, overview_rst, unconverged_estimates
 
 KEYS = {"source": "shapes", "arch": "resnet_mini", "seed": 0}
 MODELS = {"standard": 0.0, "pgd": 0.5}
@@ -46,6 +46,10 @@ def information(trace: dict[str, list[float]], lambda1: dict[str, list[float]], 
             "method": m,
             "eps": e,
             "mean_logvar": logvar[m],
+            "posterior_converged": True,
+            "posterior_epochs": 6,
+            "posterior_logvar_change": 0.01,
+            "posterior_excess": 0.1,
             "fisher": {"trace_per_image": trace[m], "lambda1_per_image": lambda1[m], "prop03": prop03},
         }
         for m, e in MODELS.items()
@@ -72,7 +76,8 @@ def inversion() -> pd.DataFrame:
             for i, (s, it) in enumerate(zip(ssim[m], its, strict=True)):
                 rows.append(
                     {**KEYS, "method": m, "eps": e, "variant": variant, "images": "source", "image": i}
-                    | {"ssim": s, "iterations_to_threshold": it}
+                    | {"ssim": s, "iterations_to_threshold": it, "iterations": 250, "converged": True}
+                    | {"loss_change": 0.005}
                 )
     return pd.DataFrame(rows)
 
@@ -120,6 +125,22 @@ def test_a_claim_contradicted_by_apart_intervals_fails(inputs):
     assert table.loc["robust_rises", "verdict"] == INCONCLUSIVE  # 30 vs 31 of 1,000: overlap
 
 
+def test_a_claim_on_an_estimate_that_did_not_converge_is_inconclusive_and_says_which(inputs):
+    information = [rec | {"posterior_converged": rec["method"] == "standard"} for rec in inputs.information]
+    inversion = inputs.inversion.copy()
+    inversion["converged"] = ~((inversion["method"] == "pgd") & (inversion["variant"] == "noise_once"))
+    table = claims_table(ClaimInputs(**{**inputs.__dict__, "information": information, "inversion": inversion}))
+    table = table.set_index("claim")
+    assert table.loc["logvar_rises", "verdict"] == INCONCLUSIVE  # the intervals alone say PASS
+    assert table.loc["logvar_rises", "measured"].endswith("; not converged: the posterior of pgd ε=0.5 seed 0")
+    assert table.loc["noise_once_faster", "verdict"] == INCONCLUSIVE
+    assert "not converged: the noise-once inversion of pgd ε=0.5 seed 0" in table.loc["noise_once_faster", "measured"]
+    assert table.loc["inverts_better", "verdict"] == PASS  # plain inversions converged
+    untouched = ["clean_falls", "robust_rises", "trace_falls", "prop03", "transfer_far", "gap_grows"]
+    assert (table.loc[untouched, "verdict"] == PASS).all()
+    assert not table["measured"].str.contains("not converged").loc[untouched].any()
+
+
 def test_claims_the_config_cannot_test_are_left_out_and_named(inputs):
     table = claims_table(ClaimInputs(inputs.robustness, inputs.information, inputs.inversion, max_iters=300))
     assert not {"transfer_far", "gap_grows", "robust_heads"} & set(table["claim"])
@@ -147,13 +168,31 @@ def test_the_landing_page_is_valid_rst_and_flags_every_failing_model(inputs):
         ]
     )
     run = {"config": "config/config.yaml", "grid": "sources shapes; *starred* | piped"}
-    text = overview_rst(run, claims, masking, "git abc123")
+    information = [rec | {"posterior_converged": rec["method"] == "standard"} for rec in inputs.information]
+    inversion = inputs.inversion.copy()
+    inversion["converged"] = inversion["variant"] != "noise_once"
+    mi_row = {"eps": 0.5, "converged": False, "mi_clean_critic_steps": 150, "mi_adv_critic_steps": 100}
+    mutual_info = [{**KEYS, "method": "pgd", "eps": 0.5, "radii": [mi_row, mi_row | {"eps": 1.0, "converged": True}]}]
+    unconverged = unconverged_estimates(information, inversion, mutual_info)
+    assert unconverged == [
+        "weight posterior of shapes/resnet_mini pgd ε=0.5 seed 0: 6 epochs, the mean log-variance still moving "
+        "+0.010 per epoch, loss excess 0.100",
+        "noise-once inversion of shapes/resnet_mini standard seed 0: 250 iterations, the mean loss still falling "
+        "0.5 % per window",
+        "noise-once inversion of shapes/resnet_mini pgd ε=0.5 seed 0: 250 iterations, the mean loss still falling "
+        "0.5 % per window",
+        "mutual-information critics of shapes/resnet_mini pgd ε=0.5 seed 0 at ε = 0.5: 150 steps",
+    ]
+    text = overview_rst(run, claims, masking, unconverged, "git abc123")
     html = publish_parts(text, writer_name="html", settings_overrides={"halt_level": 2, "report_level": 2})
     body = html["html_body"]
     assert f"{len(claims) - 1} PASS, 0 FAIL, 1 INCONCLUSIVE" in body
     assert "FLAGGED" in body and "pgd ε=0.5 seed 0" in body and "Square (black box)" in body
     assert "*starred* | piped" in body  # markup in values is shown, not interpreted
     assert body.count("<tr>") == len(claims) + 1
+    assert body.count("NOT CONVERGED") == 4 and "information.posterior.max_epochs" in body
+    converged = publish_parts(overview_rst(run, claims, masking, [], "git abc123"), writer_name="html")["html_body"]
+    assert "NOT CONVERGED" not in converged and "converged within its budget" in converged
 
 
 def test_the_code_version_is_the_checkouts_commit(tmp_path):

@@ -30,7 +30,10 @@ def info(method: str, eps: float, rows: list[tuple[float, float, float]]) -> dic
         "method": method,
         "eps": eps,
         "seed": 0,
-        "radii": [{"eps": e, "mi_clean": c, "mi_adv": a, "vulnerability": c - a} for e, c, a in rows],
+        "radii": [
+            {"eps": e, "mi_clean": c, "mi_adv": a, "vulnerability": c - a, "converged": method != "arat"}
+            for e, c, a in rows
+        ],
     }
 
 
@@ -81,6 +84,7 @@ def test_models_at_the_compared_radius_are_set_beside_the_standard_one(inputs):
     assert row["clean_acc"] == 84.0 and row["robust_acc"] == 52.0  # robust accuracy at the compared ε
     assert row["transfer_gap"] == pytest.approx(((69 - 70) + (60 - 50)) / 2)  # linear mode only
     assert row["mi_clean"] == 2.2 and row["mi_adv"] == 1.9 and row["vulnerability"] == pytest.approx(0.3)
+    assert table.set_index("method")["mi_converged"].to_dict() == {"standard": True, "pgd": True, "arat": False}
     standard = table.set_index("method").loc["standard"]
     assert standard["transfer_gap"] == 0 and standard["robust_acc"] == 10.0 and standard["vulnerability"] == 2.5
 

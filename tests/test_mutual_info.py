@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from conftest import pretrain_digits
 
+from advinfo.convergence import Convergence
 from advinfo.data import model_inputs, to_unit
 from advinfo.models import Normalize, resnet_mini
 from advinfo.mutual_info import (
@@ -57,11 +58,13 @@ def test_independent_variables_carry_no_information():
 
 
 def test_the_interval_is_a_t_interval_over_folds():
-    est = Estimate.of([3.0, 4.0, 5.0])
+    fits = [Convergence(True, 100, 0.001), Convergence(False, 150, 0.02), Convergence(True, 75, -0.0)]
+    est = Estimate.of([3.0, 4.0, 5.0], fits)
     assert est.value == 4.0 and est.folds == (3.0, 4.0, 5.0)
     assert est.high - est.value == pytest.approx(4.302653 * 1.0 / math.sqrt(3))  # t(0.975, 2 df) · sd / √n
     assert est.value - est.low == pytest.approx(est.high - est.value)
-    assert Estimate.of([0.0, 0.1, 2.0]).low == 0.0  # cut at 0: an information is never negative
+    assert est.fit == Convergence(False, 150, 0.02)  # converged only when every fold's critic did
+    assert Estimate.of([0.0, 0.1, 2.0], fits).low == 0.0  # cut at 0: an information is never negative
     with pytest.raises(ValueError, match="5 pairs are too few for 4 folds"):
         cross_fitted_estimate(torch.randn(5, 2), torch.randn(5, 2), EstimatorConfig.from_schema(folds=4))
 
@@ -89,7 +92,7 @@ def test_the_attack_lowers_the_critics_objective_within_the_ball(encoder):
     cfg = EstimatorConfig.from_schema(steps=100, batch_size=32)
     with torch.no_grad():
         z = encoder.features(x)
-    critic = fit_critic(x, z, cfg, seed=0)
+    critic, _ = fit_critic(x, z, cfg, seed=0)
     x_adv = mi_attack(encoder, critic, 0.5, steps=5)(x, None, torch.Generator().manual_seed(1))
     assert (x_adv - x).flatten(1).norm(dim=1).max() <= 0.5 + 1e-5
     with torch.no_grad():
@@ -125,6 +128,16 @@ def test_two_seeds_agree_within_their_intervals_on_a_trained_network(trained_dig
     )
     assert a.value > 1.0 and a.folds != b.folds  # informative, and the seeds did differ
     assert abs(a.value - b.value) <= max(a.high - a.value, b.high - b.value)
+
+
+def test_a_critic_stops_once_its_held_out_objective_levels_off_and_says_so():
+    x, z, _ = gaussian_pairs(2, 0.8, 4000)
+    cfg = EstimatorConfig.from_schema(steps=2000, batch_size=256, hidden=64, embed=16)
+    _, fit = fit_critic(x, z, cfg, seed=0)
+    assert fit.converged and fit.iterations < cfg.steps and 0 <= fit.change < cfg.tol
+    assert fit.iterations % cfg.check_every == 0 and fit.iterations >= (cfg.patience + 1) * cfg.check_every
+    _, cut = fit_critic(x, z, EstimatorConfig.from_schema(steps=60, batch_size=256, hidden=64, embed=16), seed=0)
+    assert not cut.converged and cut.iterations == 60  # too few checks to see it level off
 
 
 def test_the_critic_scores_every_pairing():

@@ -193,6 +193,8 @@ def test_inversion_table_is_tidy_and_pivots_each_metric_with_the_right_best():
                 "final_loss": 0.1,
                 "clean_loss": 0.1,
                 "iterations": 50,
+                "converged": method == "pgd",
+                "loss_change": 0.004,
                 "iterations_to_threshold": iters,
                 "noise_feature_change": 0.05 * (i + 1),
             }
@@ -213,6 +215,7 @@ def test_inversion_table_is_tidy_and_pivots_each_metric_with_the_right_best():
         "image",
     ]
     assert table["images"].tolist()[:3] == ["source", "source", "out-of-distribution"]
+    assert table.groupby("method")["converged"].all().to_dict() == {"pgd": True, "standard": False}
     sections = dict(inversion_sections(table))
     psnr = sections["PSNR (dB) against the original — Source: shapes (resnet_mini)"]
     assert list(psnr.columns) == ["variant", "images", "standard", "pgd ε=0.5"]

@@ -60,7 +60,18 @@ def test_the_claims_table_and_the_landing_page(tiny_run: Path) -> None:
     assert set(claims["source"]) == {"digits"}  # the imported source has no standard model to compare with
     overview = (tiny_run / "results/report/overview.rst").read_text()
     assert "What ran" in overview and "The paper's claims on this run" in overview and "git " in overview
-    assert "Gradient masking" in overview
+    assert "Gradient masking" in overview and "Convergence" in overview
+    # Every estimate that ran out of budget is on the landing page, and a claim on it is INCONCLUSIVE
+    info = pd.read_csv(tiny_run / "results/tables/information.csv").query("source == 'digits'")
+    for rec in info[~info["posterior_converged"]].itertuples():
+        label = "standard" if rec.eps == 0 else f"{rec.method} ε={rec.eps:g}"
+        assert f"weight posterior of digits/resnet_mini {label} seed 0" in overview
+    logvar = claims[claims["claim"] == "logvar_rises"].iloc[0]
+    compared = info[(info["eps"] == 0) | ((info["method"] == "pgd") & (info["eps"] == info["eps"].max()))]
+    if not compared["posterior_converged"].all():
+        assert logvar["verdict"] == "INCONCLUSIVE" and "not converged: the posterior of" in logvar["measured"]
+    inversion = pd.read_csv(tiny_run / "results/tables/inversion.csv")
+    assert inversion["converged"].isin([True, False]).all() and (inversion["iterations"] <= 100).all()
 
 
 def test_a_second_run_does_nothing(tiny_run: Path) -> None:
@@ -120,6 +131,7 @@ def test_information_measures_of_every_model(tiny_run: Path) -> None:
     assert len(info) == 5 and (info["trace"] >= info["lambda1"]).all() and (info["lambda1"] > 0).all()
     assert info["mean_logvar"].between(-20, 0).all()
     assert (info["posterior_ce"] - info["posterior_ce_clean"] < 1.0).all() and info["posterior_acc"].between(0, 1).all()
+    assert info["posterior_epochs"].between(2, 2).all()  # the tiny budget
     fisher = json.loads((workdir / MODEL / "fisher.json").read_text())
     assert fisher["n_images"] == 4 and fisher["prop03"][0]["eps"] == 0.05
     merged = json.loads((workdir / MODEL / "information.json").read_text())

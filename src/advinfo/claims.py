@@ -6,7 +6,9 @@ against a band. Each side carries its 95 % interval (Wilson for one seed's accur
 t over seeds, a normal interval from the standard error over images for one seed's mean over
 images); a claim PASSes when the intervals are apart in the claimed direction, FAILs when they
 are apart the other way, and is INCONCLUSIVE when they overlap. A measure with no interval (one
-seed of the weight posterior) is compared as a point, and the table says so.
+seed of the weight posterior) is compared as a point, and the table says so. A claim whose
+iterative estimates (the weight posterior, an inversion) did not converge is INCONCLUSIVE
+whatever its intervals say, and its row names them: "not converged: ...".
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ Pair = tuple[tuple[str, float], tuple[str, float]]  # ((method, ε) of the robus
 # Prop. 0.3 holds when the measured change over its prediction lies in this band.
 RATIO_BAND = (0.8, 1.25)
 ALPHA = 0.05  # the Spearman test's level
+NOT_CONVERGED = "not converged"
 
 CLAIMS = {  # id: the claim as the paper makes it
     "clean_falls": "Clean accuracy falls as the training ε grows",
@@ -115,6 +118,20 @@ def _pair(
     return _row(claim, *key, f"{r_label} vs {s_label}", measured, test, verdict(robust, standard, higher))
 
 
+def unconverged(row: dict[str, str], estimates: Sequence[str]) -> dict[str, str]:
+    """``row`` unchanged when every estimate it rests on converged; else INCONCLUSIVE, with the
+    ``estimates`` that did not converge named in its measurement."""
+    if not estimates:
+        return row
+    return row | {"verdict": INCONCLUSIVE, "measured": f"{row['measured']}; {NOT_CONVERGED}: {', '.join(estimates)}"}
+
+
+def _unconverged_models(frame: pd.DataFrame, column: str, what: str) -> list[str]:
+    """'<what> of <model> seed <s>' for each model and seed in ``frame`` whose ``column`` is false."""
+    failed = frame[~frame[column].astype(bool)][["method", "eps", "seed"]].drop_duplicates()
+    return [f"{what} of {model_label(m, e)} seed {s}" for m, e, s in failed.itertuples(index=False)]
+
+
 def compared_models(robustness: pd.DataFrame) -> dict[Key, Pair]:
     """Per (source, arch) with a standard model and a robust one: ((method, ε) of the most robust
     model, (standard, 0))."""
@@ -187,6 +204,7 @@ def _information_frame(inputs: ClaimInputs) -> pd.DataFrame:
                 "trace": rec["fisher"]["trace_per_image"],
                 "lambda1": rec["fisher"]["lambda1_per_image"],
                 "mean_logvar": rec["mean_logvar"],
+                "posterior_converged": rec["posterior_converged"],
                 "prop03": rec["fisher"]["prop03"],
             }
             for rec in inputs.information
@@ -208,7 +226,8 @@ def _information_claims(inputs: ClaimInputs, key: Key, models: Pair) -> list[dic
     logvar = [
         t_interval(p["mean_logvar"].tolist()) if len(p) > 1 else point(float(p["mean_logvar"].iloc[0])) for p in picked
     ]
-    rows.append(_pair("logvar_rises", key, models, *logvar, higher=True, decimals=3))
+    row = _pair("logvar_rises", key, models, *logvar, higher=True, decimals=3)
+    rows.append(unconverged(row, _unconverged_models(pd.concat(picked), "posterior_converged", "the posterior")))
     rows.append(_prop03_row(info, key))
     return rows
 
@@ -310,19 +329,22 @@ def _inversion_claims(inputs: ClaimInputs, key: Key, models: Pair) -> list[dict[
     plain = [_select(source_images[source_images["variant"] == "inversion"], key, m) for m in models]
     if all(len(p) for p in plain):
         sides = [_per_image_mean([g["ssim"].tolist() for _, g in p.groupby("seed")]) for p in plain]
-        rows.append(_pair("inverts_better", key, models, *sides, higher=True, decimals=3))
+        row = _pair("inverts_better", key, models, *sides, higher=True, decimals=3)
+        rows.append(unconverged(row, _unconverged_models(pd.concat(plain), "converged", "the inversion")))
     robust, _ = models
     label = model_label(*robust)
-    sides = []
+    sides, failed = [], []
     for variant in ("noise_once", "inversion"):
         picked = _select(source_images[source_images["variant"] == variant], key, robust)
         iters = picked["iterations_to_threshold"].fillna(inputs.max_iters)
         sides.append(_per_image_mean([iters[picked["seed"] == s].tolist() for s in picked["seed"].unique()]))
+        failed += _unconverged_models(picked, "converged", f"the {variant.replace('_', '-')} inversion")
     if all(not math.isnan(s.value) for s in sides):
         measured = f"noise once {format_interval(sides[0], 0)} vs plain {format_interval(sides[1], 0)} iterations"
         test = f"noise once < plain, {_how(*sides)} apart (not reached: {inputs.max_iters})"
         result = verdict(sides[0], sides[1], higher=False)
-        rows.append(_row("noise_once_faster", *key, f"{label}: noise once vs plain inversion", measured, test, result))
+        row = _row("noise_once_faster", *key, f"{label}: noise once vs plain inversion", measured, test, result)
+        rows.append(unconverged(row, failed))
     return rows
 
 

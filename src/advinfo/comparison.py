@@ -43,7 +43,8 @@ def comparison_table(
     mode: str,
 ) -> pd.DataFrame:
     """One row per compared radius ε and model trained at ε (or standard): clean accuracy,
-    robust accuracy under PGD at ε, transfer gap, and I(X;Z) clean and worst case at ε."""
+    robust accuracy under PGD at ε, transfer gap, I(X;Z) clean and worst case at ε, and whether
+    their critics converged."""
     info = {tuple(r[k] for k in MODEL_KEYS): {row["eps"]: row for row in r["radii"]} for r in mutual_info}
     rows = []
     for eps in map(float, radii):
@@ -60,6 +61,7 @@ def comparison_table(
                     "n_test": rec["n_test"],
                     "robust_acc": rec["robust_acc"].get(format_eps(eps), np.nan),
                     **{k: mi.get(k, np.nan) for k in ("mi_clean", "mi_adv", "vulnerability")},
+                    "mi_converged": mi.get("converged", np.nan),
                 }
             )
     table = pd.DataFrame(rows)
@@ -75,7 +77,8 @@ def comparison_table(
         key=lambda c: c.map(order) if c.name == "method" else c,
         ignore_index=True,
     )
-    return table[["source", "arch", "compare_eps", "method", "eps", "seed", *COMPARISON_COLUMNS, "n_test"]]
+    columns = ["source", "arch", "compare_eps", "method", "eps", "seed", *COMPARISON_COLUMNS, "mi_converged", "n_test"]
+    return table[columns]
 
 
 def comparison_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

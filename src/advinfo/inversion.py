@@ -10,9 +10,10 @@ through weights perturbed once by the posterior noise ("noise once"), effective 
 
 Each follows the robustness library's recipe: from x'(0) ~ N(0.5, σ) clamped to [0, 1], steps
 along the L2-normalised gradient of the normalised loss, clamped to [0, 1] after each, with
-the last ReLU of f passing gradients as the identity ("fake ReLU"); our step size decays
-linearly to zero over the iteration budget, so the last iterations settle instead of
-oscillating at the step's scale. Σ* is the diagonal posterior of :mod:`advinfo.posterior`.
+the last ReLU of f passing gradients as the identity ("fake ReLU"); at a fixed step size until
+the loss levels off (or the budget nears its end), then a short linear decay to zero, so the
+images settle instead of oscillating at the step's scale; each inversion says whether it
+levelled off (:func:`invert`). Σ* is the diagonal posterior of :mod:`advinfo.posterior`.
 Images are optimised as one batch; BatchNorm is in eval mode, so every image's problem is
 independent of the others.
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 from advinfo.attacks import PGD, flat_norm
+from advinfo.convergence import Convergence
 from advinfo.errors import DivergenceError
 from advinfo.schema import FromSchema
 
@@ -47,11 +49,20 @@ class InversionConfig(FromSchema):
     SECTION: ClassVar[str] = "inversion"
 
     sigma: float  # x'(0) ~ N(0.5, σ)
-    step_size: float  # L2 norm of the first step on each image; decays linearly to 0
+    step_size: float  # L2 norm of each step on each image, until it decays to 0 over the last window
     max_iters: int
     window: int  # converged when the mean loss fell by less than tol (relative) over window iterations
     tol: float
     seed: int = 0
+
+
+class Inverted(NamedTuple):
+    """One inversion's images, the loss of every image at every iteration (iterations + 1, N),
+    and whether it converged."""
+
+    images: torch.Tensor
+    losses: np.ndarray
+    fit: Convergence
 
 
 def frozen(model: nn.Module) -> nn.Module:
@@ -90,10 +101,14 @@ def relative_distance(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def converged(mean_losses: list[float], window: int, tol: float) -> bool:
     """True once the mean loss fell by less than ``tol`` (relative) over the last ``window`` iterations."""
-    if len(mean_losses) <= window:
-        return False
-    old, new = mean_losses[-window - 1], mean_losses[-1]
-    return old - new < tol * old
+    return len(mean_losses) > window and window_change(mean_losses, window) < tol
+
+
+def window_change(mean_losses: list[float], window: int) -> float:
+    """The relative fall of the mean loss over the last ``window`` iterations (over all of them
+    when there are fewer)."""
+    old, new = mean_losses[-min(window, len(mean_losses) - 1) - 1], mean_losses[-1]
+    return (old - new) / old if old > 0 else 0.0
 
 
 def normalised_step(x: torch.Tensor, grad: torch.Tensor, size: float) -> None:
@@ -114,27 +129,43 @@ def invert(
     generator: torch.Generator,
     desc: str = "invert",
     progress: bool = True,
-) -> tuple[torch.Tensor, np.ndarray]:
-    """(images, losses): x' (N, 3, H, W) minimising ||f(x') − target|| / ||target|| per image, and
-    the loss of every image at every iteration, shape (iterations + 1, N); the last row is the
-    final images'."""
+) -> Inverted:
+    """x' (N, 3, H, W) minimising ||f(x') − target|| / ||target|| per image; the loss of every
+    image at every iteration, shape (iterations + 1, N), the last row the final images'; and
+    whether the mean loss levelled off.
+
+    Steps of ``cfg.step_size`` until the mean loss fell by less than ``cfg.tol`` (relative) over
+    ``cfg.window`` iterations (converged), or until only ``cfg.window`` iterations of the budget
+    are left (not converged); then ``cfg.window`` iterations whose step decays linearly to 0, so
+    the images settle instead of oscillating at the step's scale. The rule is judged at a fixed
+    step: a decaying one would flatten the loss whether or not the images had arrived."""
     x = start_images((len(target), 3, *image_size), cfg.sigma, generator, target.device).requires_grad_(True)
+    settle = min(cfg.window, cfg.max_iters)
     history: list[np.ndarray] = []
     means: list[float] = []
-    for size in tqdm(step_sizes(cfg.step_size, cfg.max_iters), desc=desc, disable=not progress, mininterval=5):
-        loss = relative_distance(f(x), target)
-        history.append(loss.detach().cpu().numpy())
-        means.append(float(history[-1].mean()))
-        if not np.isfinite(means[-1]):
-            raise DivergenceError(f"{desc}: non-finite inversion loss at iteration {len(means)}")
-        if converged(means, cfg.window, cfg.tol):
-            break
-        (grad,) = torch.autograd.grad(loss.sum(), x)
-        with torch.no_grad():
-            normalised_step(x, grad, float(size))
-    with torch.no_grad():
-        history.append(relative_distance(f(x), target).cpu().numpy())
-    return x.detach(), np.stack(history)
+    fit: Convergence | None = None
+    with tqdm(total=cfg.max_iters, desc=desc, disable=not progress, mininterval=5) as bar:
+        for iteration in range(cfg.max_iters):
+            loss = relative_distance(f(x), target)
+            history.append(loss.detach().cpu().numpy())
+            means.append(float(history[-1].mean()))
+            if not np.isfinite(means[-1]):
+                raise DivergenceError(f"{desc}: non-finite inversion loss at iteration {len(means)}")
+            if fit is None and (converged(means, cfg.window, cfg.tol) or iteration >= cfg.max_iters - settle):
+                fit = Convergence(converged(means, cfg.window, cfg.tol), iteration, window_change(means, cfg.window))
+            if fit is not None and iteration - fit.iterations >= settle:
+                break  # this iteration's loss is the settled images'
+            size = cfg.step_size if fit is None else cfg.step_size * (1 - (iteration - fit.iterations) / settle)
+            (grad,) = torch.autograd.grad(loss.sum(), x)
+            with torch.no_grad():
+                normalised_step(x, grad, size)
+            bar.update()
+        else:
+            with torch.no_grad():
+                history.append(relative_distance(f(x), target).cpu().numpy())
+    if fit is None:  # unreachable: the budget's last window always decides
+        raise RuntimeError(f"{desc}: the inversion ended without a convergence decision")
+    return Inverted(x.detach(), np.stack(history), Convergence(fit.converged, len(history) - 1, fit.change))
 
 
 def inversion_features(model: nn.Module) -> Fn:
@@ -148,8 +179,8 @@ def invert_variants(
     images: torch.Tensor,
     cfg: InversionConfig,
     progress: bool = True,
-) -> tuple[dict[str, tuple[torch.Tensor, np.ndarray]], np.ndarray]:
-    """({variant: (images, losses)} for inversion, noise once and the effective image of
+) -> tuple[dict[str, Inverted], np.ndarray]:
+    """({variant: its inversion} for inversion, noise once and the effective image of
     ``images`` (float in [0, 1]), and ||f_{w+n}(x) − f_w(x)|| / ||f_w(x)|| per image: how far the
     noise moves the features). The noise n is drawn once and shared by the two noisy variants."""
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -253,7 +284,7 @@ def image_quality(images: np.ndarray, originals: np.ndarray) -> tuple[np.ndarray
 
 
 def describe(
-    results: dict[str, tuple[torch.Tensor, np.ndarray]],
+    results: dict[str, Inverted],
     model: nn.Module,
     originals: torch.Tensor,
     in_distribution: np.ndarray,
@@ -262,15 +293,16 @@ def describe(
 ) -> list[dict[str, object]]:
     """One record per (variant, image): PSNR and SSIM against the original, the final loss of the
     variant's own problem, the clean loss ||f_w(x̂) − f_w(x)|| / ||f_w(x)|| (comparable across
-    variants), iterations run, the first iteration whose loss is at most ``threshold``, and the
-    image's ``feature_change`` under the weight noise."""
+    variants), iterations run, whether the variant's inversion converged and the relative fall of
+    its mean loss over the window that decided it, the first iteration whose loss is at most
+    ``threshold``, and the image's ``feature_change`` under the weight noise."""
     f = frozen(model).features
     with torch.no_grad():
         z = f(originals)
-        clean = {v: relative_distance(f(x), z).cpu().numpy() for v, (x, _) in results.items()}
+        clean = {v: relative_distance(f(r.images), z).cpu().numpy() for v, r in results.items()}
     base = originals.cpu().numpy()
     records = []
-    for variant, (x, losses) in results.items():
+    for variant, (x, losses, fit) in results.items():
         psnr, ssim = image_quality(x.cpu().numpy(), base)
         reached = iterations_to(losses, threshold)
         for i in range(len(base)):
@@ -283,7 +315,9 @@ def describe(
                     "ssim": float(ssim[i]),
                     "final_loss": float(losses[-1, i]),
                     "clean_loss": float(clean[variant][i]),
-                    "iterations": len(losses) - 1,
+                    "iterations": fit.iterations,
+                    "converged": fit.converged,
+                    "loss_change": fit.change,
                     "noise_feature_change": float(feature_change[i]),
                     "iterations_to_threshold": None if np.isnan(reached[i]) else int(reached[i]),
                 }

@@ -15,6 +15,9 @@ any critics, and the constant critic's bound is 0, so each fold's value is at le
 The representation vulnerability of an encoder f at radius ε is I(X; f(X)) − I(X'; f(X'))
 with X' = X + δ(X) the perturbation within ε that minimises the estimated information,
 found by PGD on the critic's objective.
+
+Each critic stops once its held-out objective has levelled off (risen by less than ``tol`` nats
+over ``patience`` checks) or its steps run out, and the estimate says which (:func:`fit_critic`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from advinfo.attacks import PGD
+from advinfo.convergence import Convergence
 from advinfo.schema import FromSchema
 
 
@@ -111,12 +115,14 @@ class EstimatorConfig(FromSchema):
     (information.mutual_info), the critic's size is the library's."""
 
     SECTION: ClassVar[str] = "information.mutual_info"
-    KEYS: ClassVar[dict[str, str]] = {"steps": "critic_steps"}
+    KEYS: ClassVar[dict[str, str]] = {"steps": "critic_steps", "patience": "critic_patience", "tol": "critic_tol"}
 
-    steps: int  # Adam steps on random batches of the fitting pairs
+    steps: int  # the most Adam steps on random batches of the fitting pairs
     batch_size: int  # pairs per batch (each batch scores batch_size² pairings)
     lr: float
     folds: int  # cross-fitting: each fold is read by a critic fitted on the others
+    patience: int  # converged: the best held-out objective rose by less than tol over this many checks
+    tol: float  # nats
     seed: int = 0
     hidden: int = 256
     embed: int = 64
@@ -126,27 +132,32 @@ class EstimatorConfig(FromSchema):
 @dataclass(frozen=True)
 class Estimate:
     """A cross-fitted estimate in nats: the mean over folds and its 95 % t-interval, cut at 0
-    (an information is never negative)."""
+    (an information is never negative), and whether every fold's critic converged."""
 
     value: float
     low: float
     high: float
     folds: tuple[float, ...]
+    fit: Convergence
 
     @classmethod
-    def of(cls, folds: Sequence[float]) -> Estimate:
+    def of(cls, folds: Sequence[float], fits: Sequence[Convergence]) -> Estimate:
         from scipy.stats import t as student_t  # imported here: it costs every training job half a second
 
         mean = sum(folds) / len(folds)
         spread = math.sqrt(sum((v - mean) ** 2 for v in folds) / (len(folds) - 1))
         half = float(student_t.ppf(0.975, len(folds) - 1)) * spread / math.sqrt(len(folds))
-        return cls(mean, max(0.0, mean - half), mean + half, tuple(folds))
+        return cls(mean, max(0.0, mean - half), mean + half, tuple(folds), Convergence.all_of(fits))
 
 
-def fit_critic(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig, seed: int) -> SeparableCritic:
-    """A critic trained by Adam on the Jensen–Shannon objective of the pairs (x_i, z_i),
-    stopped early: a fifth of the pairs is held back, and the critic kept is the one with the
-    best objective on them (the critic otherwise learns the training pairs by heart)."""
+def fit_critic(
+    x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig, seed: int
+) -> tuple[SeparableCritic, Convergence]:
+    """A critic trained by Adam on the Jensen–Shannon objective of the pairs (x_i, z_i), stopped
+    early: a fifth of the pairs is held back, the critic kept is the one with the best objective
+    on them (the critic otherwise learns the training pairs by heart), and training stops once
+    that best has risen by less than ``cfg.tol`` over ``cfg.patience`` checks (converged) or the
+    steps run out."""
     gen = torch.Generator(device=x.device).manual_seed(seed)
     torch.manual_seed(seed)
     critic = SeparableCritic(x[0].numel(), z.shape[1], cfg.hidden, cfg.embed).to(x.device)
@@ -155,6 +166,8 @@ def fit_critic(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig, seed: int
     (x_fit, x_val), (z_fit, z_val) = x.split([len(x) - n_val, n_val]), z.split([len(x) - n_val, n_val])
     batch = min(cfg.batch_size, len(x_fit))
     best, best_state = -math.inf, copy.deepcopy(critic.state_dict())
+    bests: list[float] = []  # the best held-out objective after each check
+    fit = Convergence(False, 0, math.inf)
     for step in range(cfg.steps):
         idx = torch.randperm(len(x_fit), generator=gen, device=x.device)[:batch]
         loss = -jsd_terms(critic(x_fit[idx], z_fit[idx])).mean()
@@ -167,8 +180,13 @@ def fit_critic(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig, seed: int
             value = jsd_objective(critic, x_val, z_val, cfg.batch_size)
             if value > best:
                 best, best_state = value, copy.deepcopy(critic.state_dict())
+            bests.append(best)
+            rise = bests[-1] - bests[-1 - cfg.patience] if len(bests) > cfg.patience else math.inf
+            fit = Convergence(rise < cfg.tol, step + 1, rise)
+            if fit.converged:
+                break
     critic.load_state_dict(best_state)
-    return critic.eval()
+    return critic.eval(), fit
 
 
 @torch.no_grad()
@@ -198,13 +216,14 @@ def cross_fitted_estimate(x: torch.Tensor, z: torch.Tensor, cfg: EstimatorConfig
     folds = torch.arange(len(x), device=x.device).tensor_split(cfg.folds)
     if min(len(f) for f in folds) < 2 or len(x) - max(len(f) for f in folds) < 4:
         raise ValueError(f"{len(x)} pairs are too few for {cfg.folds} folds of at least 2 pairs")
-    values, critics = [], []
+    values, critics, fits = [], [], []
     for k, held in enumerate(folds):
         keep = torch.cat([f for j, f in enumerate(folds) if j != k])
-        critic = fit_critic(x[keep], z[keep], cfg, cfg.seed + k)
+        critic, fit = fit_critic(x[keep], z[keep], cfg, cfg.seed + k)
         values.append(max(0.0, estimate(critic, x[held], z[held], cfg.batch_size)))
         critics.append(critic)
-    return Estimate.of(values), critics[0]
+        fits.append(fit)
+    return Estimate.of(values, fits), critics[0]
 
 
 @torch.no_grad()
@@ -212,8 +231,16 @@ def _features(encoder: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Ten
     return torch.cat([encoder.features(x[idx]) for idx in batches(len(x), batch_size)])
 
 
-def _fields(prefix: str, est: Estimate) -> dict[str, float | list[float]]:
-    return {prefix: est.value, f"{prefix}_low": est.low, f"{prefix}_high": est.high, f"{prefix}_folds": list(est.folds)}
+def _fields(prefix: str, est: Estimate) -> dict[str, bool | int | float | list[float]]:
+    return {
+        prefix: est.value,
+        f"{prefix}_low": est.low,
+        f"{prefix}_high": est.high,
+        f"{prefix}_folds": list(est.folds),
+        f"{prefix}_converged": est.fit.converged,
+        f"{prefix}_critic_steps": est.fit.iterations,
+        f"{prefix}_change": est.fit.change,
+    }
 
 
 def vulnerability(
@@ -226,7 +253,8 @@ def vulnerability(
     norm: str = "l2",
 ) -> list[dict[str, float]]:
     """Per radius ε: I(X; f(X)), its worst case within ε and their difference (nats), each
-    estimate with its 95 % interval, for images x in [0, 1] (in random order).
+    estimate with its 95 % interval and its critics' convergence, and ``converged`` when both
+    estimates' critics converged, for images x in [0, 1] (in random order).
 
     Each round attacks every image against the current critic, then fits fresh critics to
     the perturbed pairs, so each perturbation is measured by critics it was not tuned
@@ -250,6 +278,7 @@ def vulnerability(
                 **_fields("mi_adv", worst),
                 "vulnerability": clean.value - worst.value,
                 "worst_is_clean": worst is clean,
+                "converged": clean.fit.converged and worst.fit.converged,
             }
         )
     return rows

@@ -1,5 +1,6 @@
-"""The report's landing page: what ran (config, grid, data, code version), the claims table and
-the gradient-masking flags, as reStructuredText that ``workflow/report/landing.rst`` includes."""
+"""The report's landing page: what ran (config, grid, data, code version), the claims table, the
+gradient-masking flags and the estimates that did not converge, as reStructuredText that
+``workflow/report/landing.rst`` includes."""
 
 from __future__ import annotations
 
@@ -48,8 +49,42 @@ def _section(title: str) -> list[str]:
     return [title, "-" * len(title), ""]
 
 
-def overview_rst(run: dict[str, Any], claims: pd.DataFrame, masking: pd.DataFrame, version: str) -> str:
-    """The landing page's body: ``run`` holds the config files, grid and data in words."""
+def _model(rec: Any) -> str:
+    return f"{rec['source']}/{rec['arch']} {model_label(rec['method'], rec['eps'])} seed {rec['seed']}"
+
+
+def unconverged_estimates(
+    information: Sequence[dict[str, Any]], inversion: pd.DataFrame, mutual_info: Sequence[dict[str, Any]]
+) -> list[str]:
+    """One line per estimate that ran out of budget: each model's weight posterior (its
+    information.json), inversion variant (inversion.csv) and mutual-information radius (its
+    mutual_info.json)."""
+    lines = [
+        f"weight posterior of {_model(rec)}: {rec['posterior_epochs']} epochs, the mean log-variance still moving "
+        f"{rec['posterior_logvar_change']:+.3f} per epoch, loss excess {rec['posterior_excess']:.3f}"
+        for rec in information
+        if not rec["posterior_converged"]
+    ]
+    failed = inversion[~inversion["converged"].astype(bool)] if len(inversion) else inversion
+    for _, group in failed.groupby(["source", "arch", "method", "eps", "seed", "variant"], sort=False):
+        rec = group.iloc[0]
+        lines.append(
+            f"{rec['variant'].replace('_', '-')} inversion of {_model(rec)}: {rec['iterations']} iterations, "
+            f"the mean loss still falling {100 * rec['loss_change']:.1f} % per window"
+        )
+    for rec in mutual_info:
+        for row in rec["radii"]:
+            if not row["converged"]:
+                steps = max(row["mi_clean_critic_steps"], row["mi_adv_critic_steps"])
+                lines.append(f"mutual-information critics of {_model(rec)} at ε = {row['eps']:g}: {steps} steps")
+    return lines
+
+
+def overview_rst(
+    run: dict[str, Any], claims: pd.DataFrame, masking: pd.DataFrame, unconverged: Sequence[str], version: str
+) -> str:
+    """The landing page's body: ``run`` holds the config files, grid and data in words;
+    ``unconverged`` the estimates that ran out of budget (:func:`unconverged_estimates`)."""
     lines = _section("What ran")
     lines += [f"- **{name}**: {_cell(value)}" for name, value in run.items()]
     lines += [f"- **code**: {version}", ""]
@@ -78,4 +113,20 @@ def overview_rst(run: dict[str, Any], claims: pd.DataFrame, masking: pd.DataFram
         failed = [text for name, text in MASKING_CHECKS.items() if not bool(getattr(rec, f"pass_{name}"))]
         model = f"{rec.source}/{rec.arch} {model_label(rec.method, rec.eps)} seed {rec.seed}"
         lines += [f"- **FLAGGED** {_cell(model)}: fails {_cell('; '.join(failed))}."]
+    if len(flagged):
+        lines += [""]
+
+    lines += _section("Convergence")
+    if not unconverged:
+        lines += ["Every weight posterior, inversion and mutual-information critic converged within its budget.", ""]
+    lines += [f"- **NOT CONVERGED** {_cell(line)}." for line in unconverged]
+    lines += (
+        [
+            "",
+            "A claim that rests on an estimate that did not converge is INCONCLUSIVE. Raise its budget "
+            "(information.posterior.max_epochs, inversion.max_iters, information.mutual_info.critic_steps).",
+        ]
+        if unconverged
+        else []
+    )
     return "\n".join([*lines, ""]) + "\n"

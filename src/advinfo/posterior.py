@@ -4,15 +4,29 @@ N(w, Σ) around trained weights w, the widest one whose noise the training loss 
     minimise  KL(N(w, Σ) || N(0, λ² I)) / P    subject to    E_n[L(w + n)] − L(w) ≤ δ,
 
 n ~ N(0, Σ) by the reparameterisation trick, P the number of weights, L the mean training
-cross-entropy. The constraint is enforced by its Lagrange multiplier, learned by dual ascent
-in log space (GECO, Rezende & Viola 2018). Why a constraint rather than Task2Vec's fixed β
-on a summed KL: the right β shrinks with the parameter count, so a β tuned on a small
-network lets the KL outweigh the data term of a ResNet-18 (its noisy loss ran from 3 to 533
-nats); a tolerance δ in nats means the same thing for every architecture, and every model is
-measured at the same loss increase. Only the log-variances are learned, one per filter as in
-Task2Vec's code (see :func:`filter_shape`); the mean stays at w.
-Weights the loss does not need drift to the prior's variance λ²; weights it needs keep a
-small variance: the mean log-variance measures how much information the weights hold.
+cross-entropy. Why a constraint rather than Task2Vec's fixed β on a summed KL: the right β
+shrinks with the parameter count, so a β tuned on a small network lets the KL outweigh the
+data term of a ResNet-18 (its noisy loss ran from 3 to 533 nats); a tolerance δ in nats means
+the same thing for every architecture, and every model is measured at the same loss increase.
+Only the log-variances are learned, one per filter as in Task2Vec's code (see
+:func:`filter_shape`); the mean stays at w. Weights the loss does not need drift to the prior's
+variance λ²; weights it needs keep a small variance: the mean log-variance measures how much
+information the weights hold.
+
+The constraint is enforced by its Lagrange multiplier μ (GECO, Rezende & Viola 2018), set in
+log space by a PI controller on a moving average of the loss excess: the integral finds μ, the
+proportional term damps the oscillation that integral action alone sustains against variances
+that respond over dozens of batches. Adam descends (KL/P + μ·excess) / (1 + μ), which has the
+Lagrangian's minimiser but gradients of one scale whatever μ is: unnormalised, the μ of 10⁵ a
+violation brings inflates Adam's second moments, and the variances froze for epochs once μ fell
+again. The posterior kept is the log-variances averaged over the last epoch, and each epoch's
+mean log-variance is that average: Adam's steps leave a filter's log-variance jittering by its
+learning rate.
+
+The fit stops when it has converged (:func:`settled`): in two epochs in a row the mean
+log-variance moved by less than ``tol`` and the loss excess was within ``excess_tol``·δ of δ
+(the constraint binds) or below δ with μ at its floor (slack: the prior holds the variances),
+or when ``max_epochs`` ran out, and it says which.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ from torch import nn
 from torch.func import functional_call
 from tqdm import tqdm
 
+from advinfo.convergence import Convergence
 from advinfo.errors import DivergenceError
 from advinfo.fileio import atomic_path
 from advinfo.schema import FromSchema
@@ -36,10 +51,15 @@ from advinfo.schema import FromSchema
 RUNAWAY = 10.0  # an epoch whose mean loss excess exceeds RUNAWAY·δ has diverged
 # The multiplier starts at 1/(2δ): in the Laplace approximation (loss excess Σ σᵢ² Hᵢᵢ / 2, KL per
 # weight), the optimum has σᵢ² = 1/(λ P Hᵢᵢ) and an excess of 1/(2λ) whatever the architecture.
-# It may fall by at most MULTIPLIER_RANGE below that, so the slack while the variances grow
-# from init_logvar cannot drive it to 0 (which lets the variances run past the constraint).
-MULTIPLIER_RANGE = 4.0
-EXCESS_MOMENTUM = 0.9  # of the moving average of the loss excess that drives the dual ascent
+# It stays between 1/MULTIPLIER_FLOOR and MULTIPLIER_CEILING times that: low enough that the KL
+# leads where the constraint is slack (at the floor the Laplace optimum's excess is 10 δ), high
+# enough that the excess leads where it is violated; the bounds also stop the integral winding up.
+MULTIPLIER_FLOOR = 10.0
+MULTIPLIER_CEILING = 100.0
+PROPORTIONAL_GAIN = 5.0  # log μ per δ of violation, beside the integral's multiplier_lr per batch
+VIOLATION_CAP = RUNAWAY  # the largest violation, in δ, the controller acts on
+EXCESS_MOMENTUM = 0.7  # of the moving average of the loss excess that drives the controller
+CONFIRM = 2  # epochs in a row that must meet the convergence rule
 
 
 @dataclass(frozen=True)
@@ -48,13 +68,15 @@ class PosteriorConfig(FromSchema):
 
     SECTION: ClassVar[str] = "information.posterior"
 
-    epochs: int
+    max_epochs: int
     batch_size: int
     lr: float  # Adam on the log-variances
     delta: float  # tolerated rise of the training cross-entropy under the noise, nats
     prior_std: float  # λ
     init_logvar: float  # log σ² at the start (nearly the trained weights)
-    multiplier_lr: float  # dual-ascent step of log(multiplier) per batch, per δ of violation
+    multiplier_lr: float  # integral gain: log μ per batch, per δ of violation
+    tol: float  # converged: the mean log-variance moved by less than this over the last epoch ...
+    excess_tol: float  # ... and the epoch's loss excess is within excess_tol·δ of δ, or below δ
     seed: int = 0
 
 
@@ -85,17 +107,40 @@ def per_sample_loss(
     return torch.cat(losses), torch.cat(correct)
 
 
+def multiplier_floor(delta: float) -> float:
+    """The least the multiplier may fall to: 1/(2δ) / MULTIPLIER_FLOOR."""
+    return 1 / (2 * delta) / MULTIPLIER_FLOOR
+
+
+def settled(history: list[dict[str, float]], cfg: PosteriorConfig) -> Convergence:
+    """The convergence rule after the last epoch of ``history``: in each of the last
+    :data:`CONFIRM` epochs the mean log-variance moved by less than ``cfg.tol``, and either the
+    loss excess is within ``cfg.excess_tol``·δ of δ (the constraint binds) or it is below δ with
+    the multiplier at its floor (slack: the prior, not the data, holds the variances). One epoch
+    is not enough: an oscillation of the variances stands still for an epoch at each of its turns."""
+    floor = multiplier_floor(cfg.delta) * (1 + 1e-6)
+
+    def still(row: dict[str, float]) -> bool:
+        binds = abs(row["excess"] - cfg.delta) <= cfg.excess_tol * cfg.delta
+        slack = row["excess"] < cfg.delta and row["multiplier"] <= floor
+        return abs(row["logvar_change"]) < cfg.tol and (binds or slack)
+
+    recent = history[-CONFIRM:]
+    return Convergence(len(recent) == CONFIRM and all(map(still, recent)), len(history), history[-1]["logvar_change"])
+
+
 def fit_posterior(
     model: nn.Module,
     inputs: torch.Tensor,
     labels: torch.Tensor,
     cfg: PosteriorConfig,
     progress: bool = True,
-) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+) -> tuple[dict[str, torch.Tensor], list[dict[str, float]], Convergence]:
     """Log-variances of every parameter of ``model`` in the parameter's shape (one value per
-    filter, eval mode: BatchNorm statistics fixed), and one row per epoch of means: noisy and
-    clean cross-entropy and accuracy, their excess, the KL per weight, the multiplier and the
-    mean log-variance. ``inputs`` are what the model takes. Raises DivergenceError when the
+    filter, eval mode: BatchNorm statistics fixed); one row per epoch of means: noisy and
+    clean cross-entropy and accuracy, their excess, the KL per weight, the multiplier, the mean
+    log-variance and its change over the epoch; and whether the fit converged (:func:`settled`)
+    or ran out of epochs. ``inputs`` are what the model takes. Raises DivergenceError when the
     loss is non-finite or its excess runs away."""
     model.eval()
     weights = {name: p.detach() for name, p in model.named_parameters()}
@@ -105,21 +150,27 @@ def fit_posterior(
         name: torch.full(filter_shape(w), cfg.init_logvar, device=w.device, requires_grad=True)
         for name, w in weights.items()
     }
-    optimizer = torch.optim.Adam(per_filter.values(), lr=cfg.lr)
+    # β₂ = 0.99: Adam forgets a gradient scale within ~100 batches, so a multiplier that falls after
+    # a violation does not leave steps scaled for the old one (0.999 stalled the variances for epochs)
+    optimizer = torch.optim.Adam(per_filter.values(), lr=cfg.lr, betas=(0.9, 0.99))
     clean_loss, clean_correct = per_sample_loss(model, inputs, labels, cfg.batch_size)
-    log_multiplier = math.log(1 / (2 * cfg.delta))
-    floor = log_multiplier - math.log(MULTIPLIER_RANGE)
+    initial = math.log(1 / (2 * cfg.delta))
+    integral, log_multiplier = 0.0, initial  # log μ = initial + integral + PROPORTIONAL_GAIN · violation
+    low, high = math.log(multiplier_floor(cfg.delta)) - initial, math.log(MULTIPLIER_CEILING)
     mean_excess = 0.0  # moving average: one batch's excess is too noisy (most near 0, a few large)
     prior_var = cfg.prior_std**2
     n = len(inputs)
     gen = torch.Generator(device=inputs.device).manual_seed(cfg.seed)
-    history = []
-    for epoch in range(cfg.epochs):
+    history: list[dict[str, float]] = []
+    previous_logvar = cfg.init_logvar
+    fit = Convergence(False, 0, math.inf)
+    for epoch in range(cfg.max_epochs):
         order = torch.randperm(n, generator=gen, device=inputs.device)
         sums = dict.fromkeys(("ce", "acc", "ce_clean", "acc_clean", "kl_per_weight"), 0.0)
+        averaged = {k: torch.zeros_like(v) for k, v in per_filter.items()}
         batches = range(0, n, cfg.batch_size)
         for start in tqdm(
-            batches, desc=f"posterior epoch {epoch + 1}/{cfg.epochs}", disable=not progress, delay=5, leave=False
+            batches, desc=f"posterior epoch {epoch + 1}/{cfg.max_epochs}", disable=not progress, delay=5, leave=False
         ):
             idx = order[start : start + cfg.batch_size]
             logvar = {k: v.expand_as(weights[k]) for k, v in per_filter.items()}
@@ -131,7 +182,8 @@ def fit_posterior(
             ce = F.cross_entropy(logits, labels[idx])
             excess = ce - clean_loss[idx].mean()
             kl = sum(kl_to_prior(weights[k], logvar[k], prior_var) for k in weights) / n_weights
-            loss = kl + math.exp(log_multiplier) * excess
+            multiplier = math.exp(log_multiplier)
+            loss = (kl + multiplier * excess) / (1 + multiplier)
             if not torch.isfinite(loss):
                 raise DivergenceError(
                     f"non-finite posterior loss at epoch {epoch + 1}, batch {start // cfg.batch_size + 1}; "
@@ -140,9 +192,14 @@ def fit_posterior(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            with torch.no_grad():
+                for k, v in per_filter.items():
+                    averaged[k] += v / len(batches)
             mean_excess = EXCESS_MOMENTUM * mean_excess + (1 - EXCESS_MOMENTUM) * excess.item()
             violation = (mean_excess - cfg.delta) / cfg.delta
-            log_multiplier = max(floor, log_multiplier + cfg.multiplier_lr * max(-1.0, min(1.0, violation)))
+            violation = max(-1.0, min(VIOLATION_CAP, violation))
+            integral = min(high, max(low, integral + cfg.multiplier_lr * violation))
+            log_multiplier = min(high, max(low, integral + PROPORTIONAL_GAIN * violation)) + initial
             for key, value in (
                 ("ce", ce.item()),
                 ("acc", (logits.argmax(1) == labels[idx]).float().mean().item()),
@@ -152,11 +209,14 @@ def fit_posterior(
             ):
                 sums[key] += value * len(idx)
         row = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()}}
+        mean_logvar = float(sum(v.expand_as(weights[k]).sum() for k, v in averaged.items()) / n_weights)
         row.update(
             excess=row["ce"] - row["ce_clean"],
             multiplier=math.exp(log_multiplier),
-            mean_logvar=float(sum(v.detach().expand_as(weights[k]).sum() for k, v in per_filter.items()) / n_weights),
+            mean_logvar=mean_logvar,
+            logvar_change=mean_logvar - previous_logvar,
         )
+        previous_logvar = mean_logvar
         history.append(row)
         if row["excess"] > RUNAWAY * cfg.delta:
             raise DivergenceError(
@@ -165,7 +225,10 @@ def fit_posterior(
                 f"information.posterior.delta ({cfg.delta}) above it; lower information.posterior.lr "
                 f"(now {cfg.lr}) or information.posterior.init_logvar (now {cfg.init_logvar})"
             )
-    return {k: v.detach().expand_as(weights[k]).clone() for k, v in per_filter.items()}, history
+        fit = settled(history, cfg)
+        if fit.converged:
+            break
+    return {k: v.expand_as(weights[k]).clone() for k, v in averaged.items()}, history, fit
 
 
 def layer_summary(logvar: dict[str, torch.Tensor]) -> list[dict[str, float | str | int]]:

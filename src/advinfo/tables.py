@@ -258,6 +258,8 @@ def inversion_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
         "clean_loss",
         "final_loss",
         "iterations",
+        "converged",
+        "loss_change",
         "iterations_to_threshold",
         "noise_feature_change",
         "in_distribution",

@@ -8,6 +8,7 @@ def get_claims_inputs(wildcards):
         "information": model_files("information.json"),
         "inversion": f"{RESULTS}/tables/inversion.csv",
         "masking": f"{RESULTS}/tables/gradient_masking.csv",
+        "mutual_info": model_files("mutual_info.json", grid.model_grid(config)),
     }
     if config["targets"]:
         inputs["transfer"] = f"{RESULTS}/tables/transfer.csv"

@@ -1,5 +1,6 @@
 """Test every claim of the paper the config can test on this run's tables (claims.csv, .md,
-.html) and write the report's landing page (what ran, the claims, the gradient-masking flags)."""
+.html) and write the report's landing page (what ran, the claims, the gradient-masking flags,
+the estimates that did not converge)."""
 
 import logging
 from pathlib import Path
@@ -9,7 +10,7 @@ import pandas as pd
 from advinfo.claims import ClaimInputs, claims_table, untested
 from advinfo.fileio import read_csv, read_json, write_csv, write_text
 from advinfo.logs import configure_logging
-from advinfo.overview import code_version, overview_rst
+from advinfo.overview import code_version, overview_rst, unconverged_estimates
 from advinfo.tables import write_pivots
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ COLUMNS = ["statement", "compared", "measured", "test", "verdict"]
 NOTE = (
     "Each claim compares the most robust model (PGD at the largest training ε) with the standard one, or "
     "tests a ratio against a band, each side with its 95 % interval: PASS when the intervals are apart in "
-    "the claimed direction, FAIL when apart the other way, INCONCLUSIVE when they overlap."
+    "the claimed direction, FAIL when apart the other way, INCONCLUSIVE when they overlap or when an "
+    "estimate it rests on did not converge (its row says which)."
 )
 
 
@@ -47,8 +49,13 @@ def main(smk) -> None:
     note = NOTE + (f" Not testable with this config: {'; '.join(missing)}." if missing else "")
     write_pivots(sections, "The paper's claims on this run", note, smk.output.md, smk.output.html)
     masking = read_csv(smk.input.masking)
+    unconverged = unconverged_estimates(
+        inputs.information, inputs.inversion, [read_json(p) for p in smk.input.mutual_info]
+    )
     version = code_version(Path(smk.params.root))
-    write_text(overview_rst(smk.params.run, table, masking, version), smk.output.overview)
+    write_text(overview_rst(smk.params.run, table, masking, unconverged, version), smk.output.overview)
+    for line in unconverged:
+        log.warning("not converged: %s", line)
     for verdict, count in table["verdict"].value_counts().items():
         log.info("%s: %d claims", verdict, count)
 

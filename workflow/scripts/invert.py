@@ -87,8 +87,8 @@ def main(smk) -> None:
         "originals": images.cpu().numpy(),
         "labels": labels.cpu().numpy(),
         "in_distribution": in_dist,
-        "images": {v: x.cpu().numpy() for v, (x, _) in results.items()},
-        "loss": {v: losses for v, (_, losses) in results.items()},
+        "images": {v: r.images.cpu().numpy() for v, r in results.items()},
+        "loss": {v: r.losses for v, r in results.items()},
         "feature_vis": {"images": vis.cpu().numpy(), "coordinates": np.asarray(coordinates), "activation": activation},
         "manipulation": manipulation,
     }
@@ -107,12 +107,15 @@ def main(smk) -> None:
         float(manipulation["after"].mean()),
         opts["manipulation"]["eps"],
     )
-    for variant, (_, losses) in results.items():
+    for variant, (_, losses, fit) in results.items():
         mine = [r for r in records if r["variant"] == variant]
         log.info(
-            "%s: %d iterations, final loss %.3f, PSNR %.2f dB, SSIM %.3f (means over %d images)",
+            "%s: %s after %d iterations (mean loss fell %.2f%% over the deciding window), final loss %.3f, "
+            "PSNR %.2f dB, SSIM %.3f (means over %d images)",
             variant,
-            len(losses) - 1,
+            "converged" if fit.converged else "NOT converged",
+            fit.iterations,
+            100 * fit.change,
             losses[-1].mean(),
             np.mean([r["psnr"] for r in mine]),
             np.mean([r["ssim"] for r in mine]),

@@ -24,20 +24,40 @@ def main(smk) -> None:
     cfg = PosteriorConfig(**smk.params.posterior, seed=int(smk.wildcards.seed))
     ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
     images, labels = model_inputs(ds, "train", meta["image_size"], device)
-    logvar, history = fit_posterior(model, to_unit(images), labels, cfg)
+    logvar, history, fit = fit_posterior(model, to_unit(images), labels, cfg)
     record = {**model_record(smk.wildcards), "weights_sha256": meta["weights_sha256"]}
     save_posterior(logvar, {**record, "prior_std": cfg.prior_std, "delta": cfg.delta}, smk.output.h5)
     layers = layer_summary(logvar)
     write_json(
-        {**record, "mean_logvar": layers[-1]["mean_logvar"], "layers": layers, "history": history, "config": vars(cfg)},
+        {
+            **record,
+            "mean_logvar": layers[-1]["mean_logvar"],
+            **fit.record("epochs"),
+            "layers": layers,
+            "history": history,
+            "config": vars(cfg),
+        },
         smk.output.json,
     )
+    for row in history:
+        log.info(
+            "epoch %d: mean log-variance %.3f (change %+.3f), loss excess %.3f (delta %g), multiplier %.3g",
+            row["epoch"],
+            row["mean_logvar"],
+            row["logvar_change"],
+            row["excess"],
+            cfg.delta,
+            row["multiplier"],
+        )
     last = history[-1]
     log.info(
-        "mean log-variance %.3f (prior std %g); last epoch: CE %.3f under noise vs %.3f clean (delta %g), "
-        "accuracy %.1f%% vs %.1f%%",
+        "mean log-variance %.3f (prior std %g), %s after %d epochs (last change %.3f); last epoch: CE %.3f "
+        "under noise vs %.3f clean (delta %g), accuracy %.1f%% vs %.1f%%",
         layers[-1]["mean_logvar"],
         cfg.prior_std,
+        "converged" if fit.converged else "NOT converged",
+        fit.iterations,
+        fit.change,
         last["ce"],
         last["ce_clean"],
         cfg.delta,
