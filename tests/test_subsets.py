@@ -72,6 +72,8 @@ JOBS = {  # script: (params, the subsets it takes as (split, images))
             "options": {
                 "n_images": 40,
                 "critic_steps": 5,
+                "critic_patience": 4,
+                "critic_tol": 0.01,
                 "batch_size": 16,
                 "lr": 1e-3,
                 "folds": 2,

@@ -161,7 +161,10 @@ def test_inversions_of_every_model(tiny_run: Path) -> None:
     assert table["psnr"].between(0, 60).all() and table["ssim"].between(-1, 1).all()
     assert "PSNR (dB) against the original" in (workdir / "results/tables/inversion.md").read_text()
     records = json.loads((workdir / MODEL / "inversion.json").read_text())["records"]
-    assert all(0 < r["noise_feature_change"] < 1 for r in records)
+    # one posterior draw per image, shared by the three variants; its size is the (here unconverged) posterior's
+    change = pd.DataFrame(records).pivot(index="image", columns="variant", values="noise_feature_change")
+    assert np.isfinite(change.to_numpy()).all() and (change.to_numpy() > 0).all()
+    assert (change.nunique(axis=1) == 1).all()
     for name in ("fig1_inversion", "fig2_inversion_loss", "feature_visualisation", "feature_manipulation"):
         assert (workdir / f"results/figures/{name}.png").stat().st_size > 10_000
 
