@@ -138,6 +138,11 @@ def test_a_claim_on_an_estimate_that_did_not_converge_is_inconclusive_and_says_w
     assert table.loc["inverts_better", "verdict"] == PASS  # plain inversions converged
     untouched = ["clean_falls", "robust_rises", "trace_falls", "prop03", "transfer_far", "gap_grows"]
     assert (table.loc[untouched, "verdict"] == PASS).all()
+    inversion["converged"] = inversion["variant"] != "inversion"
+    table = claims_table(ClaimInputs(**{**inputs.__dict__, "inversion": inversion})).set_index("claim")
+    assert table.loc["noise_once_faster", "measured"].endswith(
+        "; not converged: the plain inversion of pgd ε=0.5 seed 0"
+    )
     assert not table["measured"].str.contains("not converged").loc[untouched].any()
 
 

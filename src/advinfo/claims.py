@@ -334,11 +334,11 @@ def _inversion_claims(inputs: ClaimInputs, key: Key, models: Pair) -> list[dict[
     robust, _ = models
     label = model_label(*robust)
     sides, failed = [], []
-    for variant in ("noise_once", "inversion"):
+    for variant, name in (("noise_once", "the noise-once inversion"), ("inversion", "the plain inversion")):
         picked = _select(source_images[source_images["variant"] == variant], key, robust)
         iters = picked["iterations_to_threshold"].fillna(inputs.max_iters)
         sides.append(_per_image_mean([iters[picked["seed"] == s].tolist() for s in picked["seed"].unique()]))
-        failed += _unconverged_models(picked, "converged", f"the {variant.replace('_', '-')} inversion")
+        failed += _unconverged_models(picked, "converged", name)
     if all(not math.isnan(s.value) for s in sides):
         measured = f"noise once {format_interval(sides[0], 0)} vs plain {format_interval(sides[1], 0)} iterations"
         test = f"noise once < plain, {_how(*sides)} apart (not reached: {inputs.max_iters})"
