@@ -151,8 +151,10 @@ def invert(
             means.append(float(history[-1].mean()))
             if not np.isfinite(means[-1]):
                 raise DivergenceError(f"{desc}: non-finite inversion loss at iteration {len(means)}")
-            if fit is None and (converged(means, cfg.window, cfg.tol) or iteration >= cfg.max_iters - settle):
-                fit = Convergence(converged(means, cfg.window, cfg.tol), iteration, window_change(means, cfg.window))
+            if fit is None:
+                levelled = converged(means, cfg.window, cfg.tol)
+                if levelled or iteration >= cfg.max_iters - settle:
+                    fit = Convergence(levelled, iteration, window_change(means, cfg.window))
             if fit is not None and iteration - fit.iterations >= settle:
                 break  # this iteration's loss is the settled images'
             size = cfg.step_size if fit is None else cfg.step_size * (1 - (iteration - fit.iterations) / settle)

@@ -109,10 +109,9 @@ def overview_rst(
     flagged = masking[~masking["passed"].astype(bool)] if len(masking) else masking
     if len(masking) and flagged.empty:
         lines += [f"All {len(masking)} models pass the five gradient-masking checks.", ""]
-    for rec in flagged.itertuples(index=False):
-        failed = [text for name, text in MASKING_CHECKS.items() if not bool(getattr(rec, f"pass_{name}"))]
-        model = f"{rec.source}/{rec.arch} {model_label(rec.method, rec.eps)} seed {rec.seed}"
-        lines += [f"- **FLAGGED** {_cell(model)}: fails {_cell('; '.join(failed))}."]
+    for _, rec in flagged.iterrows():
+        failed = [text for name, text in MASKING_CHECKS.items() if not bool(rec[f"pass_{name}"])]
+        lines += [f"- **FLAGGED** {_cell(_model(rec))}: fails {_cell('; '.join(failed))}."]
     if len(flagged):
         lines += [""]
 
