@@ -74,17 +74,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from advinfo.builders import BuildOptions, build_dataset
-from advinfo.data import model_inputs, to_unit
-from advinfo.evaluation import AttackSpec, evaluation_attack
-from advinfo.features import iter_features, write_features
-from advinfo.fisher import hutchinson_trace, top_eigenvalue
-from advinfo.models import build_model
-from advinfo.pretrain import pretrain
-from advinfo.probe import fit_logistic, fit_probe, sklearn_c
-from advinfo.robustness import accuracy
-from advinfo.train import Accel, Trainer
-from advinfo.train_config import TrainConfig
+from advinfo.datasets.builders import BuildOptions, build_dataset
+from advinfo.datasets.images import model_inputs, to_unit
+from advinfo.information.fisher import hutchinson_trace, top_eigenvalue
+from advinfo.nets.features import iter_features, write_features
+from advinfo.nets.models import build_model
+from advinfo.nets.probe import fit_logistic, fit_probe, sklearn_c
+from advinfo.plan.attack_specs import AttackSpec
+from advinfo.plan.hyperparameters import TrainConfig
+from advinfo.robust.accuracy import accuracy
+from advinfo.robust.evaluation import build_attack
+from advinfo.training.loop import Accel, Trainer
+from advinfo.training.pretrain import pretrain
 
 RESULTS: list[tuple[str, str, str]] = []
 ROOT = Path(__file__).resolve().parents[1]
@@ -307,8 +308,8 @@ def bench_distance(args: argparse.Namespace) -> None:
     from scipy.optimize import linprog
     from scipy.spatial.distance import cdist
 
-    from advinfo.distance import emd
-    from advinfo.task2vec import embedded_weights, squared_grads
+    from advinfo.transfer.distance import emd
+    from advinfo.transfer.task2vec import embedded_weights, squared_grads
 
     rng = np.random.default_rng(0)
     means_a, means_b = rng.normal(size=(100, 2048)), rng.normal(size=(100, 2048)) + 0.1
@@ -526,7 +527,7 @@ def bench_attacks(args: argparse.Namespace) -> None:
         "autoattack": ("autoattack", 10),
     }
     attacks = {
-        name: evaluation_attack(model, eps, AttackSpec(attack, "l2", steps, 100, 5000), 10)
+        name: build_attack(model, eps, AttackSpec(attack, "l2", steps, 100, 5000), 10)
         for name, (attack, steps) in budgets.items()
     }
     attacks["pgd_10"](x, labels)  # warm-up

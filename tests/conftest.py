@@ -15,10 +15,10 @@ import torch
 import yaml
 from torchvision.models import resnet18
 
-from advinfo.builders import BuildOptions, build_dataset
-from advinfo.pretrain import pretrain
-from advinfo.train import Trainer
-from advinfo.train_config import TrainConfig
+from advinfo.datasets.builders import BuildOptions, build_dataset
+from advinfo.plan.hyperparameters import TrainConfig
+from advinfo.training.loop import Trainer
+from advinfo.training.pretrain import pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -105,7 +105,7 @@ def add_imported_model(checkout: Path) -> Path:
     """Write a robustness-library checkpoint of a random ImageNet-stem ResNet-18 (10 classes) into
     ``checkout`` and a config overlay that imports it; returns the overlay. The hash is pinned here,
     after writing, so the overlay holds whatever bytes this torch version writes."""
-    from advinfo.imported import file_sha256
+    from advinfo.nets.imported import file_sha256
 
     torch.manual_seed(0)
     net = resnet18(num_classes=10)

@@ -11,7 +11,12 @@ import torch.nn.functional as F
 from conftest import pretrain_digits
 from torch import nn
 
-from advinfo.arat import (
+from advinfo.datasets.images import model_inputs
+from advinfo.nets.models import Normalize, build_model, resnet_mini
+from advinfo.plan.hyperparameters import TrainConfig
+from advinfo.robust.accuracy import accuracy
+from advinfo.training.loop import Trainer
+from advinfo.training.methods.arat import (
     ACCURACY_IMAGES,
     ARATLoss,
     SplitBatchNorm,
@@ -20,11 +25,6 @@ from advinfo.arat import (
     split_batchnorm,
     weight_images,
 )
-from advinfo.data import model_inputs
-from advinfo.models import Normalize, build_model, resnet_mini
-from advinfo.robustness import accuracy
-from advinfo.train import Trainer
-from advinfo.train_config import TrainConfig
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advinfo.attacks import PGD
-from advinfo.data import model_inputs, to_unit
-from advinfo.robustness import accuracy
+from advinfo.datasets.images import model_inputs, to_unit
+from advinfo.robust.accuracy import accuracy
+from advinfo.robust.attacks import PGD
 
 
 def linear_model(seed: int = 0) -> nn.Module:
@@ -79,8 +79,8 @@ def test_eps_zero_is_the_identity(trained_digits_model):
 
 
 def test_robustness_curve_falls_with_eps(trained_digits_model, digits):
-    from advinfo.evaluation import AttackSpec
-    from advinfo.robustness import robustness_curve
+    from advinfo.plan.attack_specs import AttackSpec
+    from advinfo.robust.curves import robustness_curve
 
     model = trained_digits_model[0]
     images, labels = model_inputs(digits, "test", 8, torch.device("cpu"), limit=120, seed=0)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from docutils.core import publish_parts
 
-from advinfo.claims import (
+from advinfo.report.claims import (
     CLAIMS,
     FAIL,
     INCONCLUSIVE,
@@ -20,9 +20,9 @@ from advinfo.claims import (
     untested,
     verdict,
 )
-from advinfo.intervals import Interval, point
-from advinfo.masking import CHECKS as MASKING_CHECKS
-from advinfo.overview import code_version, overview_rst, unconverged_estimates
+from advinfo.report.intervals import Interval, point
+from advinfo.report.landing import code_version, overview_rst, unconverged_estimates
+from advinfo.robust.masking import CHECKS as MASKING_CHECKS
 
 KEYS = {"source": "shapes", "arch": "resnet_mini", "seed": 0}
 MODELS = {"standard": 0.0, "pgd": 0.5}

@@ -7,20 +7,20 @@ import copy
 import pytest
 from conftest import SCHEMA, with_change
 
-from advinfo.attacks import NORMS
-from advinfo.builders import BUILDERS
-from advinfo.catalog import EMBEDDED_DATASETS, TORCHVISION_DATASETS
-from advinfo.config import ConfigError, check_consistency, check_schema
-from advinfo.grid import (
+from advinfo.datasets.builders import BUILDERS
+from advinfo.datasets.readers import TORCHVISION
+from advinfo.nets.models import ARCHS, build_model
+from advinfo.plan.catalog import EMBEDDED_DATASETS, TORCHVISION_DATASETS
+from advinfo.plan.checks import ConfigError, check_consistency, check_schema
+from advinfo.plan.grid import (
     ARCH_STAGES,
     imported_entry,
     imported_models,
     source_images,
 )
-from advinfo.methods import METHODS
-from advinfo.models import ARCHS, build_model
-from advinfo.schema import fill_defaults, load_schema
-from advinfo.vision_data import TORCHVISION
+from advinfo.plan.schema import fill_defaults, load_schema
+from advinfo.robust.attacks import NORMS
+from advinfo.training.methods import METHODS
 
 
 def check_config(config: dict, schema=SCHEMA) -> dict:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from advinfo.builders import BUILDERS, BuildOptions, build_dataset
-from advinfo.catalog import GENERATED_DATASETS
-from advinfo.data import adapt, channel_stats, load_dataset, save_dataset, train_subset
-from advinfo.synthetic import LETTER_CLASSES, NUMERAL_CLASSES, SHAPE_CLASSES, TEXTURE_CLASSES
+from advinfo.datasets.builders import BUILDERS, BuildOptions, build_dataset
+from advinfo.datasets.images import adapt, channel_stats, load_dataset, save_dataset, train_subset
+from advinfo.datasets.synthetic import LETTER_CLASSES, NUMERAL_CLASSES, SHAPE_CLASSES, TEXTURE_CLASSES
+from advinfo.plan.catalog import GENERATED_DATASETS
 
 SMALL = BuildOptions.from_schema(n_train=60, n_test=20, seed=3)
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from advinfo.builders import build_dataset
-from advinfo.checkpoint import load_model
-from advinfo.data import save_dataset
+from advinfo.datasets.builders import build_dataset
+from advinfo.datasets.images import save_dataset
 from advinfo.distributed import launch, world
-from advinfo.pretrain import PretrainJob, run_pretrain_job
-from advinfo.train import train
-from advinfo.train_config import TrainConfig
+from advinfo.nets.checkpoint import load_model
+from advinfo.plan.hyperparameters import TrainConfig
+from advinfo.training.loop import train
+from advinfo.training.pretrain import PretrainJob, run_pretrain_job
 
 
 def batchnorm_free_net() -> nn.Module:

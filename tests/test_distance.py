@@ -8,7 +8,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment, linprog
 from scipy.spatial.distance import cdist
 
-from advinfo.distance import (
+from advinfo.transfer.distance import (
     class_means,
     domain_emd,
     domain_similarity,

@@ -16,17 +16,11 @@ from pyautoattack import AutoAttack
 from pyautoattack.autopgd_base import APGDAttack_targeted
 from torch import nn
 
-from advinfo.data import model_inputs, to_unit
-from advinfo.evaluation import (
-    ATTACKS,
-    AUTOATTACK_NORMS,
-    AttackSpec,
-    autoattack,
-    evaluation_attack,
-    square,
-    with_iterations,
-)
-from advinfo.robustness import accuracy, robust_mask, robustness_curve
+from advinfo.datasets.images import model_inputs, to_unit
+from advinfo.plan.attack_specs import ATTACKS, AttackSpec
+from advinfo.robust.accuracy import accuracy, robust_mask
+from advinfo.robust.curves import robustness_curve
+from advinfo.robust.evaluation import AUTOATTACK_NORMS, autoattack, build_attack, square, with_iterations
 
 CLASSES = 10
 DUAL = {"l2": 2.0, "linf": 1.0}  # the dual norm of each attack's norm, for the exact distance
@@ -90,7 +84,7 @@ def test_attacks_reach_the_exact_robust_accuracy_of_a_linear_model(linear10, nam
     model, images, labels = linear10
     n = len(labels)
     for eps, exact in exact_cases(model, images, labels, norm):
-        attack = evaluation_attack(model, eps, spec(name, norm=norm, **SHORT), CLASSES)
+        attack = build_attack(model, eps, spec(name, norm=norm, **SHORT), CLASSES)
         measured = accuracy(model, images, labels, attack)
         assert measured >= exact, f"{name} at {eps}: {measured} below the exact {exact}: outside the ball"
         if name == "autoattack":
@@ -104,7 +98,7 @@ def test_autoattack_targets_every_other_class_of_a_model_with_fewer_than_ten():
     would index a tenth class that does not exist) and still reach the exact robust accuracy."""
     model, images, labels = linear_case(5)
     for eps, exact in exact_cases(model, images, labels, "l2"):
-        measured = accuracy(model, images, labels, evaluation_attack(model, eps, spec("autoattack", **SHORT), 5))
+        measured = accuracy(model, images, labels, build_attack(model, eps, spec("autoattack", **SHORT), 5))
         assert exact <= measured <= exact + 100 / len(labels), (eps, measured, exact)
 
 
@@ -117,12 +111,12 @@ def test_adversarial_images_stay_in_the_ball_and_the_box(trained_digits_model, d
     budget = spec(name, norm=norm, iterations=5, square_queries=20)
     torch.manual_seed(123)
     rng = torch.get_rng_state()
-    adv = evaluation_attack(model, eps, budget, CLASSES)(x, labels)
+    adv = build_attack(model, eps, budget, CLASSES)(x, labels)
     assert torch.equal(torch.get_rng_state(), rng), "an attack leaves the caller's random state alone"
     size = (adv - x).flatten(1).norm(dim=1) if norm == "l2" else (adv - x).flatten(1).abs().amax(dim=1)
     assert size.max() <= eps + 1e-5
     assert adv.min() >= 0 and adv.max() <= 1
-    again = evaluation_attack(model, eps, budget, CLASSES)(x, labels)
+    again = build_attack(model, eps, budget, CLASSES)(x, labels)
     assert torch.equal(adv, again), "an attack is deterministic from its seed"
 
 
@@ -135,7 +129,7 @@ def test_autoattack_is_the_authors_standard_evaluation(linear10, norm):
     images, labels = images[:100], labels[:100]
     eps = exact_cases(model, images, labels, norm)[0][0]
     standard = spec("autoattack", norm=norm, square_queries=5000)
-    ours = robust_mask(model, images, labels, evaluation_attack(model, eps, standard, CLASSES))
+    ours = robust_mask(model, images, labels, build_attack(model, eps, standard, CLASSES))
     adversary = AutoAttack(model, norm=AUTOATTACK_NORMS[norm], eps=eps, version="standard", seed=0)
     x_adv, _ = adversary.run_standard_evaluation(to_unit(images), labels, batch_size=len(labels))
     with torch.no_grad():
@@ -193,6 +187,6 @@ def test_square_reads_no_gradient(trained_digits_model, digits):
 def test_autoattack_refuses_fewer_than_four_classes():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
     with pytest.raises(ValueError, match="needs 4 classes or more"):
-        evaluation_attack(model, 0.5, spec("autoattack"), 3)
+        build_attack(model, 0.5, spec("autoattack"), 3)
     with pytest.raises(ValueError, match="must be one of"):
-        evaluation_attack(model, 0.5, spec("fgsm"), 3)
+        build_attack(model, 0.5, spec("fgsm"), 3)

@@ -10,12 +10,12 @@ import pytest
 import torch
 from conftest import crash_at_epoch, pretrain_digits
 
-import advinfo.train as train_module
+import advinfo.training.loop as train_module
 from advinfo.errors import DivergenceError
 from advinfo.graphed import Graphed, OpCounter
-from advinfo.models import build_model
-from advinfo.train import EAGER, Accel, Trainer
-from advinfo.train_config import TrainConfig
+from advinfo.nets.models import build_model
+from advinfo.plan.hyperparameters import TrainConfig
+from advinfo.training.loop import EAGER, Accel, Trainer
 
 FAST = Accel(channels_last=False, compile=False, graph=True)
 METHODS = [("standard", 0.0), ("pgd", 0.5), ("trades", 0.5), ("arat", 0.5), ("wcmi", 0.5)]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from advinfo.data import model_inputs, to_unit
-from advinfo.features import read_features, read_model_features, write_features
+from advinfo.datasets.images import model_inputs, to_unit
+from advinfo.nets.features import read_features, read_model_features, write_features
 
 ATTRS = {
     "source": "digits",
@@ -99,7 +99,7 @@ def test_non_contiguous_features_are_written_correctly(splits, tmp_path):
 
 
 def test_features_written_in_several_blocks_are_in_order(trained_digits_model, splits, tmp_path, monkeypatch):
-    monkeypatch.setattr("advinfo.features.FLUSH_BYTES", 3 * 64 * 4 * trained_digits_model[0].feature_dim)
+    monkeypatch.setattr("advinfo.nets.features.FLUSH_BYTES", 3 * 64 * 4 * trained_digits_model[0].feature_dim)
     write_features(tmp_path / "f.h5", trained_digits_model[0], splits, ATTRS, batch_size=64, progress=False)
     z, _ = read_features(tmp_path / "f.h5")[0]["train"]
     with torch.no_grad():

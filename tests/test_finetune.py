@@ -11,10 +11,10 @@ import torch
 from conftest import crash_at_epoch
 from torch import nn
 
-from advinfo.builders import BuildOptions, build_dataset
-from advinfo.finetune import PartialFinetune, finetune
-from advinfo.models import build_model
-from advinfo.train_config import TrainConfig
+from advinfo.datasets.builders import BuildOptions, build_dataset
+from advinfo.nets.models import build_model
+from advinfo.plan.hyperparameters import TrainConfig
+from advinfo.transfer.finetune import PartialFinetune, finetune
 
 CPU = torch.device("cpu")
 

@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch.func import jacrev, vmap
 
-from advinfo.fisher import (
+from advinfo.information.fisher import (
     fisher_measures,
     hutchinson_trace,
     random_change,
     top_eigenvalue,
     worst_case_change,
 )
-from advinfo.models import build_model
+from advinfo.nets.models import build_model
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The parameters each kind of job gets (advinfo.grid): exactly what decides its result."""
+"""The parameters each kind of job gets (advinfo.plan.grid): exactly what decides its result."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ import copy
 import pytest
 from conftest import with_change
 
-from advinfo.grid import (
-    ModelSpec,
+from advinfo.plan.attack_specs import describe_attack
+from advinfo.plan.grid import (
     all_models,
     attack_radii,
     comparison_radii,
     dataset_options,
-    describe_attack,
-    evaluation_attack,
+    evaluation_attack_fields,
     evaluation_radii,
-    format_eps,
     gap_sources,
     head_probe,
     history_epochs,
@@ -30,7 +28,8 @@ from advinfo.grid import (
     train_params,
     transfer_attack,
 )
-from advinfo.schema import fill_defaults
+from advinfo.plan.names import ModelSpec, format_eps
+from advinfo.plan.schema import fill_defaults
 
 
 @pytest.fixture
@@ -68,11 +67,11 @@ def test_the_transfer_attack_takes_the_training_radii_and_norm(config):
 
 
 def test_the_evaluation_attack_is_the_configs(config):
-    spec = evaluation_attack(config)
+    spec = evaluation_attack_fields(config)
     assert spec == {"name": "apgd-ce", "norm": "l2", "steps": 10, "iterations": 100, "square_queries": 5000}
     assert describe_attack(spec) == "APGD-CE (AutoAttack's first attack; 10 iterations)"
     config["evaluate"]["attack"] = "autoattack"  # the standard version's budget by default
-    text = describe_attack(evaluation_attack(config))
+    text = describe_attack(evaluation_attack_fields(config))
     assert text.startswith("AutoAttack, standard version (APGD-CE, APGD-T, FAB-T: 100 iterations; Square: 5000 queries")
     assert describe_attack({**spec, "name": "pgd"}).startswith("PGD (10 steps")
 

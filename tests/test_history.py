@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from advinfo.history import COLUMNS, read_history
+from advinfo.report.history import COLUMNS, read_history
 
 
 def test_the_trainer_writes_the_columns_the_reader_expects(trained_digits_model):

@@ -9,10 +9,10 @@ import torch
 from conftest import script_main
 from torchvision.models import resnet18, resnet50
 
-from advinfo.builders import BuildOptions, build_dataset
-from advinfo.checkpoint import check_classes, load_model
-from advinfo.data import save_dataset
-from advinfo.imported import (
+from advinfo.datasets.builders import BuildOptions, build_dataset
+from advinfo.datasets.images import save_dataset
+from advinfo.nets.checkpoint import check_classes, load_model
+from advinfo.nets.imported import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     CheckpointError,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from advinfo.intervals import (
+from advinfo.report.intervals import (
     Interval,
     accuracy_interval,
     format_interval,

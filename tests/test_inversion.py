@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from advinfo.errors import DivergenceError
-from advinfo.inversion import (
+from advinfo.information.inversion import (
     VARIANTS,
     InversionConfig,
     converged,
@@ -26,8 +26,8 @@ from advinfo.inversion import (
     top_coordinates,
     visualise_features,
 )
-from advinfo.inversion_file import load_inversion, save_inversion
-from advinfo.models import Normalize, resnet_mini
+from advinfo.information.inversion_store import load_inversion, save_inversion
+from advinfo.nets.models import Normalize, resnet_mini
 
 
 def config(**changes) -> InversionConfig:

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from advinfo.data import model_inputs
-from advinfo.evaluation import AttackSpec
-from advinfo.masking import CHECKS as MASKING_CHECKS
-from advinfo.masking import MaskingConfig, verdicts
-from advinfo.robustness import masking_accuracies, robustness_curve
+from advinfo.datasets.images import model_inputs
+from advinfo.plan.attack_specs import AttackSpec
+from advinfo.robust.curves import masking_accuracies, robustness_curve
+from advinfo.robust.masking import CHECKS as MASKING_CHECKS
+from advinfo.robust.masking import MaskingConfig, verdicts
 
 EPS = 0.5
 CFG = MaskingConfig.from_schema(square_queries=300, restarts=1, steps_factor=3)

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from advinfo.checkpoint import load_model, save_model, weights_hash
-from advinfo.models import ARCHS, build_model, weight_norm, with_head
+from advinfo.nets.checkpoint import load_model, save_model, weights_hash
+from advinfo.nets.models import ARCHS, build_model, weight_norm, with_head
 
 
 @pytest.mark.parametrize(
@@ -112,8 +112,8 @@ def test_with_head_copies_the_network_and_leaves_the_source_alone():
 
 
 def test_width_narrows_resnet18_and_only_the_architectures_that_take_it():
-    from advinfo.grid import WIDE_ARCHS
-    from advinfo.models import DEFAULT_WIDTH
+    from advinfo.nets.models import DEFAULT_WIDTH
+    from advinfo.plan.grid import WIDE_ARCHS
 
     assert set(DEFAULT_WIDTH) == set(WIDE_ARCHS)
     narrow = build_model("resnet18", 10, width=8)
@@ -126,7 +126,7 @@ def test_width_narrows_resnet18_and_only_the_architectures_that_take_it():
 
 @pytest.mark.parametrize("arch", ["resnet_mini", "resnet18", "resnet50"])
 def test_fake_relu_keeps_the_values_and_passes_gradients_of_units_that_are_off(arch):
-    from advinfo.models import _pre_activation
+    from advinfo.nets.models import _pre_activation
 
     torch.manual_seed(0)
     model = build_model(arch, 3, width=8 if arch != "resnet50" else None).eval()
@@ -150,7 +150,7 @@ def test_basic_block_is_torchvisions(inplanes, planes, stride):
     same parameter names and shapes, the same initial weights from the same seed, the same output."""
     from torchvision.models.resnet import BasicBlock as TorchvisionBlock
 
-    from advinfo.models import BasicBlock
+    from advinfo.nets.models import BasicBlock
 
     def pair(cls):
         torch.manual_seed(0)

@@ -11,9 +11,8 @@ import torch.nn.functional as F
 from conftest import pretrain_digits
 
 from advinfo.convergence import Convergence
-from advinfo.data import model_inputs, to_unit
-from advinfo.models import Normalize, resnet_mini
-from advinfo.mutual_info import (
+from advinfo.datasets.images import model_inputs, to_unit
+from advinfo.information.mutual_info import (
     Estimate,
     EstimatorConfig,
     SeparableCritic,
@@ -25,7 +24,8 @@ from advinfo.mutual_info import (
     mi_attack,
     vulnerability,
 )
-from advinfo.train_config import TrainConfig
+from advinfo.nets.models import Normalize, resnet_mini
+from advinfo.plan.hyperparameters import TrainConfig
 
 
 def gaussian_pairs(d: int, rho: float, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, float]:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advinfo.plots import (
+from advinfo.report.plots import (
     plot_feature_manipulation,
     plot_feature_visualisation,
     plot_fisher,
@@ -18,7 +18,7 @@ from advinfo.plots import (
     plot_weight_norm,
     save_figure,
 )
-from advinfo.transfer_gap import gap_table, spearman_table
+from advinfo.transfer.gap import gap_table, spearman_table
 
 MODELS = [("standard", 0.0), ("pgd", 0.25), ("pgd", 0.5)]
 

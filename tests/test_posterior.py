@@ -10,7 +10,7 @@ from torch.distributions import Normal, kl_divergence
 
 from advinfo.convergence import Convergence
 from advinfo.errors import DivergenceError
-from advinfo.posterior import (
+from advinfo.information.posterior import (
     PosteriorConfig,
     fit_posterior,
     kl_to_prior,
@@ -85,7 +85,7 @@ def test_the_default_holds_on_a_resnet18_where_a_fixed_beta_diverged():
 
 
 def check_resnet18_posterior() -> None:
-    from advinfo.models import build_model
+    from advinfo.nets.models import build_model
 
     gen = torch.Generator().manual_seed(0)
     y = torch.arange(256) % 4
@@ -154,7 +154,7 @@ def test_fits_from_two_starts_and_two_seeds_converge_to_one_mean_logvar(trained_
     """A trained resnet_mini on 8 px digits: from log-variances 3 and 6 below where they end (the
     schema's start is 2 below), with two seeds, every fit converges, and to the same mean
     log-variance within a few tolerances, with its loss excess at δ."""
-    from advinfo.data import model_inputs, to_unit
+    from advinfo.datasets.images import model_inputs, to_unit
 
     model, _, _ = trained_digits_model
     x, y = model_inputs(digits, "train", 8, torch.device("cpu"), limit=600, seed=0, balanced=True)

@@ -12,10 +12,10 @@ import yaml
 from conftest import ROOT, SCHEMA
 from snakemake.utils import validate
 
-from advinfo.catalog import FIXED_FACTS, GENERATED_CLASSES, dataset_facts, folder_counts
-from advinfo.config import ConfigError, expand_user_paths
-from advinfo.preflight import check_feasibility
-from advinfo.synthetic import LETTER_CLASSES, NUMERAL_CLASSES, SHAPE_CLASSES, TEXTURE_CLASSES
+from advinfo.datasets.synthetic import LETTER_CLASSES, NUMERAL_CLASSES, SHAPE_CLASSES, TEXTURE_CLASSES
+from advinfo.plan.catalog import FIXED_FACTS, GENERATED_CLASSES, dataset_facts, folder_counts
+from advinfo.plan.checks import ConfigError, expand_user_paths
+from advinfo.plan.preflight import check_feasibility
 
 TINY = yaml.safe_load((ROOT / ".test" / "config.yaml").read_text())
 
@@ -179,7 +179,7 @@ def test_autoattack_needs_four_classes_in_every_attacked_dataset(tmp_path):
 
 
 def test_known_sizes_match_the_datasets():
-    from advinfo.builders import BuildOptions, build_dataset
+    from advinfo.datasets.builders import BuildOptions, build_dataset
 
     for name in ("digits", "mnist5k"):
         ds = build_dataset(name, BuildOptions.from_schema(seed=0))

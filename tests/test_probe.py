@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
-from advinfo.data import model_inputs, to_unit
+from advinfo.datasets.images import model_inputs, to_unit
 from advinfo.errors import DivergenceError
-from advinfo.models import with_head
-from advinfo.probe import fit_logistic, fit_probe, sklearn_c, standardizer, validation_split
+from advinfo.nets.models import with_head
+from advinfo.nets.probe import fit_logistic, fit_probe, sklearn_c, standardizer, validation_split
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_validation_split_is_stratified_and_excluded_from_fitting(monkeypatch):
         seen.append(len(ys))
         return original(zs, ys, *args, **kwargs)
 
-    monkeypatch.setattr("advinfo.probe.fit_logistic", spy)
+    monkeypatch.setattr("advinfo.nets.probe.fit_logistic", spy)
     fit_probe(z, y, 4, [0.1, 0.01], val_fraction=0.25)
     assert seen == [300, 300, 400]  # two penalties on the fitting part, then the refit on all
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from advinfo.arat import ACCURACY_IMAGES, weight_images
-from advinfo.data import ImageDataset, model_inputs
+from advinfo.datasets.images import ImageDataset, model_inputs
 from advinfo.sampling import stratified_indices
+from advinfo.training.methods.arat import ACCURACY_IMAGES, weight_images
 
 SORTED = np.repeat(np.arange(10), 100)  # a class-sorted split: 100 images of class 0, then class 1, ...
 

@@ -8,14 +8,15 @@ import dataclasses
 import pytest
 from conftest import SCHEMA
 
-from advinfo.builders import BuildOptions
-from advinfo.grid import FINETUNE_GRID_KEYS, finetune_params, train_params
-from advinfo.inversion import InversionConfig
-from advinfo.masking import MaskingConfig
-from advinfo.mutual_info import EstimatorConfig
-from advinfo.posterior import PosteriorConfig
-from advinfo.schema import default_config, fill_defaults, load_schema, section_defaults
-from advinfo.train_config import TrainConfig, train_keys
+from advinfo.datasets.builders import BuildOptions
+from advinfo.information.inversion import InversionConfig
+from advinfo.information.mutual_info import EstimatorConfig
+from advinfo.information.posterior import PosteriorConfig
+from advinfo.plan.grid import FINETUNE_GRID_KEYS, finetune_params, train_params
+from advinfo.plan.hyperparameters import TrainConfig, train_keys
+from advinfo.plan.methods import method_hyperparameters, method_names
+from advinfo.plan.schema import default_config, fill_defaults, load_schema, section_defaults
+from advinfo.robust.masking import MaskingConfig
 
 # pretrain keys that are not hyperparameters of a run: the grid, and how (not what) it computes
 NOT_TRAINING = {"epsilons", "methods", "all_methods_at", "seeds", "monitor_size", "gpus", "threads"}
@@ -34,7 +35,8 @@ def test_filling_defaults_reaches_nested_sections_and_list_items():
 
 def test_every_pretrain_key_is_a_training_field_or_a_grid_key():
     """A new pretrain.* key must either reach TrainConfig or be declared as not training."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"method", "eps", "seed"}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"method", "eps", "seed", "options"}
+    fields |= {key for name in method_names() for key in method_hyperparameters(name)}  # TrainConfig.options
     keys = set(load_schema(SCHEMA)["properties"]["pretrain"]["properties"])
     assert fields <= keys, f"TrainConfig fields without a schema key: {fields - keys}"
     assert keys - fields == NOT_TRAINING
@@ -53,12 +55,13 @@ def test_library_configs_take_the_schema_defaults(cls):
             assert getattr(built, f.name) == expected, f.name
             assert f.default is dataclasses.MISSING, f"{cls.__name__}.{f.name} repeats the schema's default"
         else:
-            assert f.default is not dataclasses.MISSING or f.name in ("method", "eps", "seed"), f.name
+            has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            assert has_default or f.name in ("method", "eps", "seed"), f.name
 
 
 def test_job_parameters_build_a_complete_run_config(default_config):
     config = fill_defaults(default_config)
-    from advinfo.grid import model_grid
+    from advinfo.plan.grid import model_grid
 
     for spec in model_grid(config):
         params = train_params(config, spec)

@@ -10,11 +10,13 @@ import pytest
 import torch
 from conftest import script_main
 
-import advinfo.data
-from advinfo.checkpoint import save_model, weights_hash
-from advinfo.data import model_inputs, save_dataset
-from advinfo.features import SPLITS, write_features
-from advinfo.posterior import save_posterior
+import advinfo.datasets.images
+import advinfo.information.inversion_job
+import advinfo.transfer.transfer_job
+from advinfo.datasets.images import model_inputs, save_dataset
+from advinfo.information.posterior import save_posterior
+from advinfo.nets.checkpoint import save_model, weights_hash
+from advinfo.nets.features import SPLITS, write_features
 
 WILDCARDS = SimpleNamespace(
     source="digits", arch="resnet_mini", method="standard", eps="0", seed="0", target="digits", dataset="digits"
@@ -94,6 +96,10 @@ JOBS = {  # script: (params, the subsets it takes as (split, images))
             "n_train": None,
             "batch_size": 64,
             "stages": [],
+            "head_init": "probe",
+            "train": {},
+            "monitor_size": 20,
+            "resume_dir": ".",
         },
         [("test", 20)],
     ),
@@ -140,14 +146,15 @@ def sorted_run(tmp_path_factory, trained_digits_model, digits):
 @pytest.mark.parametrize("script", list(JOBS))
 def test_each_job_measures_every_class_of_a_class_sorted_split(script, sorted_run, monkeypatch):
     taken = []
-    original = advinfo.data.model_inputs
+    original = advinfo.datasets.images.model_inputs
 
     def spy(ds, split, *args, **kwargs):
         x, y = original(ds, split, *args, **kwargs)
         taken.append((split, y.clone()))
         return x, y
 
-    monkeypatch.setattr(advinfo.data, "model_inputs", spy)
+    for module in (advinfo.datasets.images, advinfo.information.inversion_job, advinfo.transfer.transfer_job):
+        monkeypatch.setattr(module, "model_inputs", spy)  # the scripts' and the job functions' own name
     params, expected = JOBS[script]
     files = {
         "model": str(sorted_run / "model.pt"),
@@ -169,6 +176,7 @@ def test_each_job_measures_every_class_of_a_class_sorted_split(script, sorted_ru
             features=str(out / "features.h5"),
             linear=str(out / "linear.json"),
             embedding=str(out / "embedding.h5"),
+            finetune=[],
         ),
         wildcards=WILDCARDS,
         threads=1,
@@ -187,9 +195,9 @@ def test_each_job_measures_every_class_of_a_class_sorted_split(script, sorted_ru
 
 def test_training_monitors_every_class(digits, monkeypatch):
     """The held-out images scored after each epoch of pretraining and fine-tuning."""
-    import advinfo.finetune
-    import advinfo.pretrain
-    from advinfo.train_config import TrainConfig
+    import advinfo.training.pretrain
+    import advinfo.transfer.finetune
+    from advinfo.plan.hyperparameters import TrainConfig
 
     order = torch.argsort(digits.y_test, stable=True)
     by_class = type(digits)(**{**vars(digits), "x_test": digits.x_test[order], "y_test": digits.y_test[order]})
@@ -201,10 +209,10 @@ def test_training_monitors_every_class(digits, monkeypatch):
             monitored.append(set(y.tolist()))
         return x, y
 
-    for module in (advinfo.pretrain, advinfo.finetune):
+    for module in (advinfo.training.pretrain, advinfo.transfer.finetune):
         monkeypatch.setattr(module, "model_inputs", spy)
     cfg = TrainConfig.from_schema(epochs=1, batch_size=256)
-    model, _, _ = advinfo.pretrain.pretrain(
+    model, _, _ = advinfo.training.pretrain.pretrain(
         by_class,
         "resnet_mini",
         cfg,
@@ -215,7 +223,7 @@ def test_training_monitors_every_class(digits, monkeypatch):
         progress=False,
         sample_seed=0,
     )
-    advinfo.finetune.finetune(
+    advinfo.transfer.finetune.finetune(
         model, by_class, 1, cfg, 8, monitor_size=20, device=torch.device("cpu"), progress=False, sample_seed=0
     )
     assert monitored == [set(range(10))] * 2

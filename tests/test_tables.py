@@ -3,7 +3,7 @@ seeds; the numbers checked here were computed by hand), best per column in bold.
 
 from __future__ import annotations
 
-from advinfo.tables import (
+from advinfo.report.tables import (
     distance_sections,
     distance_table,
     inversion_sections,

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advinfo.models import Normalize, resnet_mini
-from advinfo.task2vec import (
+from advinfo.nets.models import Normalize, resnet_mini
+from advinfo.transfer.task2vec import (
     embedded_weights,
     fisher_embedding,
     load_embedding,

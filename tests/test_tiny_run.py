@@ -84,7 +84,7 @@ def test_edits_rerun_only_the_jobs_they_touch(tiny_run: Path) -> None:
     """A table script, a figure script, -f on one figure, and a library module of the tables."""
     edited = [tiny_run / "workflow/scripts/transfer_table.py", tiny_run / "workflow/scripts/plot_tsne.py"]
     originals = {path: path.read_text() for path in edited}
-    library = tiny_run / "src/advinfo/tables.py"
+    library = tiny_run / "src/advinfo/report/tables.py"
     original_library = library.read_text()
     try:
         edited[0].write_text(originals[edited[0]] + "# an edit to the table rendering\n")
@@ -146,7 +146,7 @@ def test_information_measures_of_every_model(tiny_run: Path) -> None:
 
 def test_inversions_of_every_model(tiny_run: Path) -> None:
     workdir = tiny_run
-    from advinfo.inversion_file import load_inversion
+    from advinfo.information.inversion_store import load_inversion
 
     data, attrs = load_inversion(workdir / MODEL / "inversion.h5")
     assert attrs["eps"] == 0.5 and attrs["ood_dataset"] == "letters"
@@ -171,8 +171,8 @@ def test_inversions_of_every_model(tiny_run: Path) -> None:
 
 def test_distances_and_the_gap_against_them(tiny_run: Path) -> None:
     workdir = tiny_run
-    from advinfo.distance import domain_emd
-    from advinfo.features import read_features
+    from advinfo.nets.features import read_features
+    from advinfo.transfer.distance import domain_emd
 
     reference = "digits/resnet_mini/standard-eps0-seed0"
     distances = pd.read_csv(workdir / "results/tables/distance.csv")

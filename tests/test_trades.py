@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advinfo.augment import epoch_generator
-from advinfo.models import Normalize, resnet_mini
-from advinfo.trades import trades_attack, trades_kl
-from advinfo.train import Trainer
-from advinfo.train_config import TrainConfig
+from advinfo.nets.models import Normalize, resnet_mini
+from advinfo.plan.hyperparameters import TrainConfig
+from advinfo.training.augment import epoch_generator
+from advinfo.training.loop import Trainer
+from advinfo.training.methods.trades import trades_attack, trades_kl
 
 
 def test_trades_kl_is_kl_from_the_clean_to_the_adversarial_prediction():

@@ -8,12 +8,12 @@ import pytest
 import torch
 from conftest import crash_at_epoch, pretrain_digits
 
-from advinfo.augment import augment
 from advinfo.errors import DivergenceError
-from advinfo.models import build_model
-from advinfo.schedule import lr_lambda
-from advinfo.train import Trainer, batch_slices, train
-from advinfo.train_config import TrainConfig
+from advinfo.nets.models import build_model
+from advinfo.plan.hyperparameters import TrainConfig
+from advinfo.training.augment import augment
+from advinfo.training.loop import Trainer, batch_slices, train
+from advinfo.training.schedule import lr_lambda
 
 CPU = torch.device("cpu")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advinfo.transfer_gap import gap_table, spearman, spearman_table
+from advinfo.transfer.gap import gap_table, spearman, spearman_table
 
 TARGETS = {"near": 1.0, "mid": 2.0, "far": 4.0, "farther": 8.0}
 

@@ -1,23 +1,23 @@
-"""The transfer job (workflow/scripts/transfer.py): features, probe and every fine-tuning depth of
-one (model, target) in one process, and a kill in its last fine-tuning costing only that one."""
+"""The transfer job (advinfo.transfer.transfer_job, called by workflow/scripts/transfer.py): features,
+probe and every fine-tuning depth of one (model, target) in one process, and a kill in its last
+fine-tuning costing only that one."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import h5py
 import pytest
 import torch
-from conftest import script_main
 
-from advinfo.builders import BuildOptions, build_dataset
-from advinfo.checkpoint import save_model, weights_hash
-from advinfo.data import save_dataset
-from advinfo.train import Trainer
+from advinfo.datasets.builders import BuildOptions, build_dataset
+from advinfo.datasets.images import load_dataset, save_dataset, train_subset
+from advinfo.nets.checkpoint import load_model, save_model, weights_hash
+from advinfo.training.loop import Trainer
+from advinfo.transfer.transfer_job import TransferOptions, TransferPaths, transfer_model
 
-WILDCARDS = SimpleNamespace(source="digits", arch="resnet_mini", method="standard", eps="0", seed="0", target="letters")
+RECORD = {"source": "digits", "arch": "resnet_mini", "method": "standard", "eps": 0.0, "seed": 0}
 ATTACK = {"name": "pgd", "norm": "l2", "steps": 1, "iterations": 1, "square_queries": 1}
 STAGES = [0, 1]
 
@@ -33,31 +33,28 @@ def inputs(tmp_path_factory, trained_digits_model) -> Path:
     return root
 
 
-def job(inputs: Path, out: Path, n_train: int | None = None) -> SimpleNamespace:
-    """A stand-in for Snakemake's object of one transfer job writing under ``out``."""
-    return SimpleNamespace(
-        input=SimpleNamespace(model=str(inputs / "model.pt"), dataset=str(inputs / "letters.npz")),
-        output=SimpleNamespace(
-            features=str(out / "letters.h5"),
-            linear=str(out / "linear.json"),
-            head=str(out / "linear_head.pt"),
-            finetune=[str(out / f"finetune{k}.json") for k in STAGES],
-        ),
-        params=SimpleNamespace(
-            n_train=n_train,
-            batch_size=64,
-            probe={"penalties": [0.01, 0.1], "val_fraction": 0.2, "max_iter": 50, "tol": 1e-4},
-            attack={"epsilons": [0.5], "n_test": 26, "spec": ATTACK},
-            stages=STAGES,
-            head_init="probe",
-            train={"epochs": 2, "batch_size": 64, "lr": 0.05, "seed": 0},
-            monitor_size=26,
-            sample_seed=0,
-            resume_dir=str(out),
-        ),
-        wildcards=WILDCARDS,
-        threads=1,
+def run(inputs: Path, out: Path, n_train: int | None = None) -> None:
+    """One transfer job writing under ``out``, as the rule's script calls it."""
+    model, meta = load_model(inputs / "model.pt")
+    options = TransferOptions(
+        batch_size=64,
+        probe={"penalties": [0.01, 0.1], "val_fraction": 0.2, "max_iter": 50, "tol": 1e-4},
+        attack={"epsilons": [0.5], "n_test": 26, "spec": ATTACK},
+        stages=STAGES,
+        head_init="probe",
+        train={"epochs": 2, "batch_size": 64, "lr": 0.05, "seed": 0},
+        monitor_size=26,
+        sample_seed=0,
     )
+    paths = TransferPaths(
+        out / "letters.h5",
+        out / "linear.json",
+        out / "linear_head.pt",
+        [out / f"finetune{k}.json" for k in STAGES],
+        out,
+    )
+    target = train_subset(load_dataset(inputs / "letters.npz"), n_train, seed=0)
+    transfer_model(model, meta, target, RECORD, options, paths, torch.device("cpu"))
 
 
 TIMINGS = ("epoch_seconds", "images_per_s")
@@ -89,7 +86,7 @@ def count_epochs(monkeypatch: pytest.MonkeyPatch, crash_at_call: int | None = No
 
 def test_one_job_writes_features_probe_and_every_depth(inputs, tmp_path, monkeypatch):
     epochs = count_epochs(monkeypatch)
-    script_main("transfer")(job(inputs, tmp_path))
+    run(inputs, tmp_path)
     linear, tuned0, tuned1 = results(tmp_path)
     assert epochs == [0, 1, 0, 1]  # two epochs for each depth
     assert linear["mode"] == "linear" and set(linear["robust_acc"]) == {"0.5"} and linear["n_attacked"] == 26
@@ -103,16 +100,16 @@ def test_one_job_writes_features_probe_and_every_depth(inputs, tmp_path, monkeyp
 def test_a_kill_in_the_last_depth_resumes_without_redoing_the_others(inputs, tmp_path, monkeypatch):
     """Killed in the second depth's second epoch, the rerun (Snakemake removes the outputs of an
     incomplete job) trains that one epoch only and ends with the uninterrupted job's results."""
-    script_main("transfer")(job(inputs, tmp_path / "whole"))
+    run(inputs, tmp_path / "whole")
     killed = tmp_path / "killed"
     count_epochs(monkeypatch, crash_at_call=4)
     with pytest.raises(KeyboardInterrupt):
-        script_main("transfer")(job(inputs, killed))
+        run(inputs, killed)
     assert sorted(p.name for p in killed.glob("resume*")) == ["resume-finetune0.pt", "resume-finetune1.pt"]
     for name in ("letters.h5", "linear.json", "linear_head.pt", "finetune0.json"):
         (killed / name).unlink()
     epochs = count_epochs(monkeypatch)
-    script_main("transfer")(job(inputs, killed))
+    run(inputs, killed)
     assert epochs == [1]
     for whole, resumed in zip(results(tmp_path / "whole"), results(killed), strict=True):
         assert resumed == whole
@@ -123,7 +120,7 @@ def test_a_kill_in_the_last_depth_resumes_without_redoing_the_others(inputs, tmp
 
 
 def test_transfer_n_train_takes_every_class_equally(inputs, tmp_path):
-    script_main("transfer")(job(inputs, tmp_path, n_train=130))
+    run(inputs, tmp_path, n_train=130)
     with h5py.File(tmp_path / "letters.h5") as fh:
         assert torch.bincount(torch.from_numpy(fh["train/labels"][:])).tolist() == [5] * 26
         assert fh["test/labels"].shape == (52,)  # the test split is whole

@@ -13,8 +13,8 @@ import scipy.io
 from PIL import Image
 from torchvision import datasets
 
-from advinfo.builders import BuildOptions, build_dataset
-from advinfo.vision_data import TORCHVISION
+from advinfo.datasets.builders import BuildOptions, build_dataset
+from advinfo.datasets.readers import TORCHVISION
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "MNIST" / "raw"
 

@@ -99,18 +99,18 @@ LIBRARY_EDITS = [
     # (module, text replaced, replacement, {method: planned pretraining jobs}); {} plans nothing at all
     ("logs.py", 'format="%(asctime)s', 'format="[advinfo] %(asctime)s', {}),
     ("fileio.py", "is missing, truncated or not JSON", "is absent, cut short or not JSON", {}),
-    ("config.py", "; did you mean '{hint[0]}'?", "; perhaps you meant '{hint[0]}'?", {}),
+    ("plan/checks.py", "; did you mean '{hint[0]}'?", "; perhaps you meant '{hint[0]}'?", {}),
     (
-        "attacks.py",
+        "robust/attacks.py",
         "delta.detach() + self.step_size *",
         "delta.detach() + 1.0 * self.step_size *",
         {"pgd": 1, "trades": 1, "arat": 1, "wcmi": 1, "standard": 1},
     ),
-    ("preflight.py", "two per class, for the stratified", "two of each class, for the stratified", {}),
-    ("train_config.py", "standard training is the one method", "standard training is the only method", {}),
-    ("arat.py", "1 - F.cosine_similarity", "1.0 - F.cosine_similarity", {"arat": 1}),
-    ("trades.py", "+ self.beta * robust", "+ 1.0 * self.beta * robust", {"trades": 1}),
-    ("probe.py", "history_size=20", "history_size=21", {"wcmi": 1}),
+    ("plan/preflight.py", "two per class, for the stratified", "two of each class, for the stratified", {}),
+    ("plan/hyperparameters.py", "standard training is the one method", "standard training is the only method", {}),
+    ("training/methods/arat.py", "1 - F.cosine_similarity", "1.0 - F.cosine_similarity", {"arat": 1}),
+    ("training/methods/trades.py", "+ self.beta * robust", "+ 1.0 * self.beta * robust", {"trades": 1}),
+    ("nets/probe.py", "history_size=20", "history_size=21", {"wcmi": 1}),
 ]
 
 

@@ -13,9 +13,9 @@ sys.path.insert(0, str(SRC_DIR))
 # (Setting, not requiring, a variable: hence update() rather than the envvars directive.)
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC_DIR), os.environ.get("PYTHONPATH")])))
 
-from advinfo import grid
-from advinfo.codedeps import library_files
-from advinfo.preflight import prepare_config
+from advinfo.plan import attack_specs, grid, names
+from advinfo.plan.codedeps import library_files
+from advinfo.plan.preflight import prepare_config
 
 # One line per problem before any job runs: the schema, then (defaults filled, ~ expanded) the
 # rules across keys and what the datasets' sizes and the architectures allow.
@@ -51,7 +51,7 @@ wildcard_constraints:
 def library(script, skip=()):
     """Library sources that compute the results of the job script ``script``, as inputs: editing
     one reruns the rule's jobs (Snakemake tracks a script's own code, not its imports). The
-    support modules and those in ``skip`` are left out (advinfo.codedeps says which and why).
+    support modules and those in ``skip`` are left out (advinfo.plan.codedeps says which and why).
     """
     path = SCRIPTS_DIR / f"{script}.py"
     return [os.path.relpath(f) for f in library_files(path, SRC_DIR / "advinfo", skip)]

@@ -29,7 +29,7 @@ rule method_comparison:
     params:
         radii=grid.comparison_radii(config),
         mode=config["distance"]["gap_mode"],
-        attack=grid.describe_attack(grid.evaluation_attack(config)),
+        attack=attack_specs.describe_attack(grid.evaluation_attack_fields(config)),
     script:
         "../scripts/method_comparison.py"
 

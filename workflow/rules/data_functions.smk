@@ -1,13 +1,13 @@
 # Input functions and parameters of the rules in data.smk.
-from advinfo.catalog import dataset_kind
-from advinfo.codedeps import other_builders
+from advinfo.plan.catalog import dataset_kind
+from advinfo.plan.codedeps import other_builders
 
 
 def get_dataset_code(wildcards):
-    """The library that builds one dataset: builders.py and the builder of its kind (not data.py,
+    """The library that builds one dataset: datasets/builders.py and the builder of its kind (not datasets/images.py,
     whose transforms and sampler serve the jobs that read the cache)."""
     kind = dataset_kind(wildcards.dataset, config["data"]["folders"])
-    return library("prepare_dataset", (*other_builders(kind), "data"))
+    return library("prepare_dataset", (*other_builders(kind), "datasets.images"))
 
 
 def get_dataset_options(wildcards):

@@ -90,7 +90,7 @@ rule evaluate_robustness:
         mem_mb=4000,
     params:
         epsilons=grid.evaluation_radii(config),
-        attack=grid.evaluation_attack(config),
+        attack=grid.evaluation_attack_fields(config),
         n_test=config["evaluate"]["n_test"],
         sample_seed=config["data"]["seed"],
         masking=grid.masking_options(config),
@@ -147,6 +147,6 @@ rule pretrain_table:
         gpu=0,
     params:
         epochs=grid.history_epochs(config),
-        attack=grid.describe_attack(grid.evaluation_attack(config)),
+        attack=attack_specs.describe_attack(grid.evaluation_attack_fields(config)),
     script:
         "../scripts/pretrain_table.py"

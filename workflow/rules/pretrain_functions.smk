@@ -1,5 +1,5 @@
 # Input functions and parameters of the rules in pretrain.smk.
-from advinfo.codedeps import other_methods
+from advinfo.plan.codedeps import other_methods
 
 IMPORTED = grid.imported_models(config)
 
@@ -11,7 +11,7 @@ def get_pretrain_code(wildcards):
 
 def get_train_params(wildcards):
     """The TrainConfig of one model (grid.train_params)."""
-    return grid.train_params(config, grid.model_spec(wildcards))
+    return grid.train_params(config, names.model_spec(wildcards))
 
 
 def get_head_probe(wildcards):
@@ -21,7 +21,7 @@ def get_head_probe(wildcards):
 
 def get_imported(wildcards):
     """The ``imported`` entry of the model of these wildcards."""
-    return grid.imported_entry(config, grid.model_spec(wildcards))
+    return grid.imported_entry(config, names.model_spec(wildcards))
 
 
 def get_imported_images(wildcards):

@@ -81,6 +81,6 @@ rule transfer_table:
     resources:
         gpu=0,
     params:
-        attack=grid.describe_attack(grid.transfer_attack(config)["spec"]),
+        attack=attack_specs.describe_attack(grid.transfer_attack(config)["spec"]),
     script:
         "../scripts/transfer_table.py"

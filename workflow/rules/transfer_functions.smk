@@ -1,9 +1,9 @@
 # Input functions and parameters of the rules in transfer.smk.
-from advinfo.codedeps import other_methods
+from advinfo.plan.codedeps import other_methods
 
 # Library modules a transfer job does not run: the training methods' own (it fine-tunes with
-# standard training), less the probe and features modules, whose code it runs itself.
-TRANSFER_SKIP = tuple(sorted(set(other_methods(grid.STANDARD)) - {"probe", "features"}))
+# standard training).
+TRANSFER_SKIP = other_methods(grid.STANDARD)
 
 
 def get_finetune_params(wildcards):

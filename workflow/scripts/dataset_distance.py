@@ -3,11 +3,11 @@ reference network's features, or the Task2Vec distance between their embeddings.
 
 import logging
 
-from advinfo.distance import domain_emd, domain_similarity, task2vec_distance
-from advinfo.features import read_features
 from advinfo.fileio import write_json
 from advinfo.logs import configure_logging
-from advinfo.task2vec import load_embedding
+from advinfo.nets.features import read_features
+from advinfo.transfer.distance import domain_emd, domain_similarity, task2vec_distance
+from advinfo.transfer.task2vec import load_embedding
 
 log = logging.getLogger(__name__)
 

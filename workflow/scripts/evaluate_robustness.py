@@ -3,16 +3,16 @@ evaluation attack (evaluate.attack), and the gradient-masking checks on the same
 
 import logging
 
-from advinfo.checkpoint import load_model, load_source_dataset
-from advinfo.data import model_inputs
+from advinfo.datasets.images import model_inputs
 from advinfo.device import job_device
-from advinfo.evaluation import AttackSpec
 from advinfo.fileio import write_json
-from advinfo.grid import model_record
 from advinfo.logs import configure_logging
-from advinfo.masking import CHECKS as MASKING_CHECKS
-from advinfo.masking import MaskingConfig, verdicts
-from advinfo.robustness import masking_accuracies, robustness_curve
+from advinfo.nets.checkpoint import load_job_model
+from advinfo.plan.attack_specs import AttackSpec
+from advinfo.plan.names import provenance_record
+from advinfo.robust.curves import masking_accuracies, robustness_curve
+from advinfo.robust.masking import CHECKS as MASKING_CHECKS
+from advinfo.robust.masking import MaskingConfig, verdicts
 
 log = logging.getLogger(__name__)
 
@@ -21,21 +21,20 @@ def main(smk) -> None:
     device = job_device(smk.threads)
     spec = AttackSpec(**smk.params.attack)
     masking = MaskingConfig(**smk.params.masking)
-    model, meta = load_model(smk.input.model, device)
-    ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
+    model, meta, ds = load_job_model(smk.input.model, smk.input.dataset, device)
     images, labels = model_inputs(
         ds, "test", meta["image_size"], device, limit=smk.params.n_test, seed=smk.params.sample_seed
     )
     log.info("%s on %d test images at eps %s", spec.describe(), len(labels), smk.params.epsilons)
     accs = robustness_curve(model, images, labels, smk.params.epsilons, spec, meta["num_classes"])
-    record = {
-        **model_record(smk.wildcards),
-        "clean_acc": accs["clean"],
-        "robust_acc": {k: v for k, v in accs.items() if k != "clean"},
-        "n_test": len(labels),
-        "attack": {**smk.params.attack, "description": spec.describe(), "implementation": spec.implementation()},
-        "weights_sha256": meta.get("weights_sha256"),
-    }
+    record = provenance_record(
+        smk.wildcards,
+        meta,
+        clean_acc=accs["clean"],
+        robust_acc={k: v for k, v in accs.items() if k != "clean"},
+        n_test=len(labels),
+        attack={**smk.params.attack, "description": spec.describe(), "implementation": spec.implementation()},
+    )
     write_json(record, smk.output.json)
     log.info("clean %.1f%%, robust %s", record["clean_acc"], record["robust_acc"])
 
@@ -46,17 +45,17 @@ def main(smk) -> None:
     measured = masking_accuracies(model, images, labels, eps, spec.steps, spec.norm, masking, seed=spec.seed)
     passed = verdicts(measured, accs, len(labels), masking)
     write_json(
-        {
-            **model_record(smk.wildcards),
-            "check_eps": eps,
-            "n_test": len(labels),
-            "accuracy": measured,
-            "curve": accs,
-            "checks": passed,
-            "passed": all(passed.values()),
-            "options": smk.params.masking,
-            "weights_sha256": meta.get("weights_sha256"),
-        },
+        provenance_record(
+            smk.wildcards,
+            meta,
+            check_eps=eps,
+            n_test=len(labels),
+            accuracy=measured,
+            curve=accs,
+            checks=passed,
+            passed=all(passed.values()),
+            options=smk.params.masking,
+        ),
         smk.output.masking,
     )
     failed = "; ".join(MASKING_CHECKS[name] for name, ok in passed.items() if not ok)

@@ -2,22 +2,21 @@
 
 import logging
 
-from advinfo.checkpoint import load_model, load_source_dataset
-from advinfo.data import model_inputs, to_unit
+from advinfo.datasets.images import model_inputs, to_unit
 from advinfo.device import job_device
 from advinfo.fileio import write_json
-from advinfo.fisher import fisher_measures
-from advinfo.grid import model_record
+from advinfo.information.fisher import fisher_measures
 from advinfo.logs import configure_logging
+from advinfo.nets.checkpoint import load_job_model
+from advinfo.plan.names import provenance_record
 
 log = logging.getLogger(__name__)
 
 
 def main(smk) -> None:
     device = job_device(smk.threads)
-    model, meta = load_model(smk.input.model, device)
+    model, meta, ds = load_job_model(smk.input.model, smk.input.dataset, device)
     opts = smk.params.options
-    ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
     images, _ = model_inputs(
         ds, "test", meta["image_size"], device, limit=opts["n_images"], seed=smk.params.sample_seed
     )
@@ -30,7 +29,7 @@ def main(smk) -> None:
         opts["check_steps"],
         opts["directions"],
     )
-    write_json({**model_record(smk.wildcards), **measures, "weights_sha256": meta["weights_sha256"]}, smk.output.json)
+    write_json(provenance_record(smk.wildcards, meta, **measures), smk.output.json)
     log.info(
         "tr F = %.4g ± %.2g, lambda1 = %.4g over %d images",
         measures["trace"],

@@ -5,7 +5,7 @@ import logging
 
 from advinfo.fileio import read_csv, write_csv
 from advinfo.logs import configure_logging
-from advinfo.transfer_gap import gap_table, spearman_table
+from advinfo.transfer.gap import gap_table, spearman_table
 
 log = logging.getLogger(__name__)
 

@@ -5,12 +5,12 @@ import logging
 import pandas as pd
 
 import advinfo
-from advinfo.checkpoint import save_model, weights_hash
-from advinfo.data import load_classes
+from advinfo.datasets.images import load_classes
 from advinfo.fileio import write_csv
-from advinfo.imported import import_checkpoint
 from advinfo.logs import configure_logging
-from advinfo.models import weight_norm
+from advinfo.nets.checkpoint import save_model, weights_hash
+from advinfo.nets.imported import import_checkpoint
+from advinfo.nets.models import weight_norm
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import logging
 import pandas as pd
 
 from advinfo.fileio import read_json, write_csv, write_json
-from advinfo.grid import MODEL_KEYS
-from advinfo.history import read_history
 from advinfo.logs import configure_logging
+from advinfo.plan.names import MODEL_KEYS
+from advinfo.report.history import read_history
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import logging
 
 from advinfo.fileio import read_json, write_csv
 from advinfo.logs import configure_logging
-from advinfo.tables import masking_note, masking_sections, masking_table, write_pivots
+from advinfo.report.tables import masking_note, masking_sections, masking_table, write_pivots
 
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,10 @@ method at equal ε: a tidy CSV, and Markdown/HTML pivots."""
 
 import logging
 
-from advinfo.comparison import comparison_sections, comparison_table
 from advinfo.fileio import read_csv, read_json, write_csv
 from advinfo.logs import configure_logging
-from advinfo.tables import INTERVAL_NOTE, write_pivots
+from advinfo.report.comparison import comparison_sections, comparison_table
+from advinfo.report.tables import INTERVAL_NOTE, write_pivots
 
 log = logging.getLogger(__name__)
 

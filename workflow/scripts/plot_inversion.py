@@ -1,9 +1,9 @@
 """Fig. 1 (inversion grid), Fig. 2 (inversion loss), the feature visualisation and manipulation."""
 
-from advinfo.grid import model_label
-from advinfo.inversion_file import load_inversion
+from advinfo.information.inversion_store import load_inversion
 from advinfo.logs import configure_logging
-from advinfo.plots import (
+from advinfo.plan.names import model_label
+from advinfo.report.plots import (
     plot_feature_manipulation,
     plot_feature_visualisation,
     plot_inversion_grid,

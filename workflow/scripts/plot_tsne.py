@@ -4,7 +4,7 @@ import pandas as pd
 
 from advinfo.fileio import read_csv
 from advinfo.logs import configure_logging
-from advinfo.plots import plot_tsne, save_figure
+from advinfo.report.plots import plot_tsne, save_figure
 
 
 def main(smk) -> None:

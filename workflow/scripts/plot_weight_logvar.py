@@ -2,7 +2,7 @@
 
 from advinfo.fileio import read_csv
 from advinfo.logs import configure_logging
-from advinfo.plots import plot_logvar_vs_eps, save_figure
+from advinfo.report.plots import plot_logvar_vs_eps, save_figure
 
 
 def main(smk) -> None:

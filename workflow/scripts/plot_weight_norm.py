@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from advinfo.history import read_history
 from advinfo.logs import configure_logging
-from advinfo.plots import plot_weight_norm, save_figure
+from advinfo.report.history import read_history
+from advinfo.report.plots import plot_weight_norm, save_figure
 
 
 def main(smk) -> None:

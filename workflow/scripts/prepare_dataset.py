@@ -2,8 +2,8 @@
 
 import logging
 
-from advinfo.builders import BuildOptions, build_dataset
-from advinfo.data import save_dataset
+from advinfo.datasets.builders import BuildOptions, build_dataset
+from advinfo.datasets.images import save_dataset
 from advinfo.logs import configure_logging
 
 log = logging.getLogger(__name__)

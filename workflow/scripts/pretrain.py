@@ -7,9 +7,9 @@ from pathlib import Path
 from advinfo.device import job_devices
 from advinfo.distributed import launch
 from advinfo.logs import configure_logging
-from advinfo.pretrain import PretrainJob, run_pretrain_job
-from advinfo.train import Accel
-from advinfo.train_config import TrainConfig
+from advinfo.plan.hyperparameters import TrainConfig
+from advinfo.training.loop import Accel
+from advinfo.training.pretrain import PretrainJob, run_pretrain_job
 
 log = logging.getLogger(__name__)
 

@@ -3,11 +3,11 @@ to HDF5: the datasets the reference is not transferred to (its own source)."""
 
 import logging
 
-from advinfo.checkpoint import load_model
-from advinfo.data import load_dataset
+from advinfo.datasets.images import load_dataset
 from advinfo.device import job_device
-from advinfo.features import extract_features
 from advinfo.logs import configure_logging
+from advinfo.nets.checkpoint import load_model
+from advinfo.nets.features import extract_features
 
 log = logging.getLogger(__name__)
 

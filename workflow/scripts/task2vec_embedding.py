@@ -4,14 +4,14 @@ dataset's features, and the per-filter diagonal Fisher of its weights on a class
 import logging
 
 import advinfo
-from advinfo.checkpoint import load_model
-from advinfo.data import load_dataset, model_inputs
+from advinfo.datasets.images import load_dataset, model_inputs
 from advinfo.device import job_device
-from advinfo.features import read_model_features
 from advinfo.logs import configure_logging
-from advinfo.models import with_head
-from advinfo.probe import fit_probe
-from advinfo.task2vec import fisher_embedding, save_embedding
+from advinfo.nets.checkpoint import load_model
+from advinfo.nets.features import read_model_features
+from advinfo.nets.models import with_head
+from advinfo.nets.probe import fit_probe
+from advinfo.transfer.task2vec import fisher_embedding, save_embedding
 
 log = logging.getLogger(__name__)
 

@@ -5,22 +5,21 @@ import logging
 import numpy as np
 import pandas as pd
 
-from advinfo.checkpoint import load_model, load_source_dataset
-from advinfo.data import model_inputs
+from advinfo.datasets.images import model_inputs
 from advinfo.device import job_device
-from advinfo.embedding import tsne_embedding
-from advinfo.features import iter_features
 from advinfo.fileio import write_csv
-from advinfo.grid import model_record
+from advinfo.information.tsne import tsne_embedding
 from advinfo.logs import configure_logging
+from advinfo.nets.checkpoint import load_job_model
+from advinfo.nets.features import iter_features
+from advinfo.plan.names import model_record
 
 log = logging.getLogger(__name__)
 
 
 def main(smk) -> None:
     device = job_device(smk.threads)
-    model, meta = load_model(smk.input.model, device)
-    ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
+    model, meta, ds = load_job_model(smk.input.model, smk.input.dataset, device)
     images, labels = model_inputs(
         ds, "test", meta["image_size"], device, limit=smk.params.n_images, seed=smk.params.sample_seed
     )

@@ -2,30 +2,29 @@
 
 import logging
 
-from advinfo.checkpoint import load_model, load_source_dataset
-from advinfo.data import model_inputs, to_unit
+from advinfo.datasets.images import model_inputs, to_unit
 from advinfo.device import job_device
 from advinfo.fileio import write_json
-from advinfo.grid import model_record
-from advinfo.logs import configure_logging
-from advinfo.posterior import (
+from advinfo.information.posterior import (
     PosteriorConfig,
     fit_posterior,
     layer_summary,
     save_posterior,
 )
+from advinfo.logs import configure_logging
+from advinfo.nets.checkpoint import load_job_model
+from advinfo.plan.names import provenance_record
 
 log = logging.getLogger(__name__)
 
 
 def main(smk) -> None:
     device = job_device(smk.threads)
-    model, meta = load_model(smk.input.model, device)
+    model, meta, ds = load_job_model(smk.input.model, smk.input.dataset, device)
     cfg = PosteriorConfig(**smk.params.posterior, seed=int(smk.wildcards.seed))
-    ds = load_source_dataset(smk.input.dataset, meta, smk.input.model)
     images, labels = model_inputs(ds, "train", meta["image_size"], device)
     logvar, history, fit = fit_posterior(model, to_unit(images), labels, cfg)
-    record = {**model_record(smk.wildcards), "weights_sha256": meta["weights_sha256"]}
+    record = provenance_record(smk.wildcards, meta)
     save_posterior(logvar, {**record, "prior_std": cfg.prior_std, "delta": cfg.delta}, smk.output.h5)
     layers = layer_summary(logvar)
     write_json(
