@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from advinfo.report.comparison import comparison_sections, comparison_table
+from advinfo.report.tables.comparison import comparison_sections, comparison_table
 
 
 def record(method: str, eps: float, clean: float, robust: dict[str, float], seed: int = 0) -> dict:

@@ -83,7 +83,7 @@ from advinfo.nets.models import Normalize, resnet_mini
 from advinfo.plan.codedeps import other_methods
 from advinfo.plan.hyperparameters import TrainConfig, train_keys
 from advinfo.plan.methods import label_free, method_names
-from advinfo.report.comparison import method_names as order
+from advinfo.report.tables.comparison import method_names as order
 from advinfo.training.loop import Trainer
 from advinfo.training.methods import METHODS
 

@@ -6,18 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advinfo.report.plots import (
+from advinfo.report.figures.distance import plot_gap_vs_distance
+from advinfo.report.figures.information import plot_fisher, plot_logvar_vs_eps, plot_tsne, plot_weight_norm
+from advinfo.report.figures.inversion import (
     plot_feature_manipulation,
     plot_feature_visualisation,
-    plot_fisher,
-    plot_gap_vs_distance,
     plot_inversion_grid,
     plot_inversion_loss,
-    plot_logvar_vs_eps,
-    plot_tsne,
-    plot_weight_norm,
-    save_figure,
 )
+from advinfo.report.figures.shared import save_figure
 from advinfo.transfer.gap import gap_table, spearman_table
 
 MODELS = [("standard", 0.0), ("pgd", 0.25), ("pgd", 0.5)]

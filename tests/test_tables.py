@@ -3,19 +3,11 @@ seeds; the numbers checked here were computed by hand), best per column in bold.
 
 from __future__ import annotations
 
-from advinfo.report.tables import (
-    distance_sections,
-    distance_table,
-    inversion_sections,
-    inversion_table,
-    pivot_sections,
-    render_html,
-    render_markdown,
-    robustness_long,
-    robustness_markdown,
-    robustness_table,
-    transfer_table,
-)
+from advinfo.report.tables.distance import distance_sections, distance_table
+from advinfo.report.tables.inversion import inversion_sections, inversion_table
+from advinfo.report.tables.pretraining import robustness_markdown, robustness_table
+from advinfo.report.tables.render import pivot_sections, render_html, render_markdown
+from advinfo.report.tables.transfer import robustness_long, transfer_table
 
 
 def record(method: str, eps: float, seed: int, clean: float, robust: float) -> dict:

@@ -84,7 +84,7 @@ def test_edits_rerun_only_the_jobs_they_touch(tiny_run: Path) -> None:
     """A table script, a figure script, -f on one figure, and a library module of the tables."""
     edited = [tiny_run / "workflow/scripts/transfer_table.py", tiny_run / "workflow/scripts/plot_tsne.py"]
     originals = {path: path.read_text() for path in edited}
-    library = tiny_run / "src/advinfo/report/tables.py"
+    library = tiny_run / "src/advinfo/report/tables/render.py"
     original_library = library.read_text()
     try:
         edited[0].write_text(originals[edited[0]] + "# an edit to the table rendering\n")

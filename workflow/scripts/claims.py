@@ -11,7 +11,7 @@ from advinfo.fileio import read_csv, read_json, write_csv, write_text
 from advinfo.logs import configure_logging
 from advinfo.report.claims import ClaimInputs, claims_table, untested
 from advinfo.report.landing import code_version, overview_rst, unconverged_estimates
-from advinfo.report.tables import write_pivots
+from advinfo.report.tables.render import write_pivots
 
 log = logging.getLogger(__name__)
 

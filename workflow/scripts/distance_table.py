@@ -4,7 +4,8 @@ import logging
 
 from advinfo.fileio import read_json, write_csv
 from advinfo.logs import configure_logging
-from advinfo.report.tables import distance_sections, distance_table, write_pivots
+from advinfo.report.tables.distance import distance_sections, distance_table
+from advinfo.report.tables.render import write_pivots
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ import logging
 
 from advinfo.fileio import read_csv, read_json, write_csv
 from advinfo.logs import configure_logging
-from advinfo.report.comparison import comparison_sections, comparison_table
-from advinfo.report.tables import INTERVAL_NOTE, write_pivots
+from advinfo.report.tables.comparison import comparison_sections, comparison_table
+from advinfo.report.tables.render import INTERVAL_NOTE, write_pivots
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 from advinfo.fileio import read_csv
 from advinfo.logs import configure_logging
-from advinfo.report.plots import plot_gap_vs_distance, save_figure
+from advinfo.report.figures.distance import plot_gap_vs_distance
+from advinfo.report.figures.shared import save_figure
 
 
 def main(smk) -> None:

@@ -3,13 +3,13 @@
 from advinfo.information.inversion_store import load_inversion
 from advinfo.logs import configure_logging
 from advinfo.plan.names import model_label
-from advinfo.report.plots import (
+from advinfo.report.figures.inversion import (
     plot_feature_manipulation,
     plot_feature_visualisation,
     plot_inversion_grid,
     plot_inversion_loss,
-    save_figure,
 )
+from advinfo.report.figures.shared import save_figure
 
 
 def main(smk) -> None:

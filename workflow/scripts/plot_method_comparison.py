@@ -2,7 +2,8 @@
 
 from advinfo.fileio import read_csv
 from advinfo.logs import configure_logging
-from advinfo.report.plots import plot_method_comparison, save_figure
+from advinfo.report.figures.comparison import plot_method_comparison
+from advinfo.report.figures.shared import save_figure
 
 
 def main(smk) -> None:

@@ -4,7 +4,8 @@ import pandas as pd
 
 from advinfo.fileio import read_csv
 from advinfo.logs import configure_logging
-from advinfo.report.plots import plot_tsne, save_figure
+from advinfo.report.figures.information import plot_tsne
+from advinfo.report.figures.shared import save_figure
 
 
 def main(smk) -> None:

@@ -2,7 +2,8 @@
 
 from advinfo.fileio import read_csv
 from advinfo.logs import configure_logging
-from advinfo.report.plots import plot_logvar_vs_eps, save_figure
+from advinfo.report.figures.information import plot_logvar_vs_eps
+from advinfo.report.figures.shared import save_figure
 
 
 def main(smk) -> None:

@@ -3,8 +3,9 @@
 import pandas as pd
 
 from advinfo.logs import configure_logging
+from advinfo.report.figures.information import plot_weight_norm
+from advinfo.report.figures.shared import save_figure
 from advinfo.report.history import read_history
-from advinfo.report.plots import plot_weight_norm, save_figure
 
 
 def main(smk) -> None:

@@ -5,7 +5,7 @@ import logging
 from advinfo.fileio import read_json, write_csv, write_text
 from advinfo.logs import configure_logging
 from advinfo.report.history import read_history
-from advinfo.report.tables import robustness_markdown, robustness_table
+from advinfo.report.tables.pretraining import robustness_markdown, robustness_table
 
 log = logging.getLogger(__name__)
 

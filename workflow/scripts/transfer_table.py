@@ -4,7 +4,8 @@ import logging
 
 from advinfo.fileio import read_json, write_csv
 from advinfo.logs import configure_logging
-from advinfo.report.tables import INTERVAL_NOTE, pivot_sections, robustness_long, transfer_table, write_pivots
+from advinfo.report.tables.render import INTERVAL_NOTE, pivot_sections, write_pivots
+from advinfo.report.tables.transfer import robustness_long, transfer_table
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ SUPPORT = frozenset(
     | {f"plan.{m}" for m in ("checks", "schema", "grid", "names", "attack_specs", "codedeps", "preflight")}
     | {f"plan.{m}" for m in ("catalog", "hyperparameters", "methods")}
     | {f"{p}.__init__" for p in ("plan", "datasets", "nets", "robust", "information", "transfer", "training", "report")}
+    | {"report.tables.__init__", "report.figures.__init__"}
 )
 # Packages that import every module of theirs at run time (the training methods' registry).
 DISCOVERING = ("training.methods",)

@@ -9,8 +9,8 @@ from typing import Any
 
 from advinfo.plan.attack_specs import describe_attack
 from advinfo.plan.catalog import dataset_kind
-from advinfo.plan.hyperparameters import STANDARD, train_keys
-from advinfo.plan.methods import label_free
+from advinfo.plan.hyperparameters import train_keys
+from advinfo.plan.methods import STANDARD, label_free
 from advinfo.plan.names import ModelSpec
 from advinfo.plan.schema import section_defaults
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from advinfo.plan.hyperparameters import STANDARD
+from advinfo.plan.methods import STANDARD
 
 
 def format_eps(eps: float) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advinfo.plan.hyperparameters import STANDARD
+from advinfo.plan.methods import STANDARD
 from advinfo.plan.names import model_label
 from advinfo.report.intervals import (
     Interval,

@@ -12,7 +12,7 @@ import pandas as pd
 
 from advinfo.plan.methods import method_names
 from advinfo.plan.names import MODEL_KEYS, format_eps
-from advinfo.report.tables import summary_cell
+from advinfo.report.tables.render import summary_cell
 
 ACCURACY_COLUMNS = ("clean_acc", "robust_acc")
 COMPARISON_COLUMNS = ["clean_acc", "robust_acc", "transfer_gap", "mi_clean", "mi_adv", "vulnerability"]

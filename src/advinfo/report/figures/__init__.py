@@ -1,0 +1,1 @@
+"""The paper's figures by stage, each written as PDF and PNG."""

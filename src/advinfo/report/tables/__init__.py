@@ -1,0 +1,1 @@
+"""The results tables by stage, in tidy CSV and paper-style Markdown and HTML pivots."""
