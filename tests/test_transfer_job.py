@@ -14,10 +14,11 @@ import torch
 from advinfo.datasets.builders import BuildOptions, build_dataset
 from advinfo.datasets.images import load_dataset, save_dataset, train_subset
 from advinfo.nets.checkpoint import load_model, save_model, weights_hash
+from advinfo.plan.names import ModelSpec
 from advinfo.training.loop import Trainer
-from advinfo.transfer.transfer_job import TransferOptions, TransferPaths, transfer_model
+from advinfo.transfer.transfer_job import TransferJob, TransferOptions, TransferPaths, transfer_model
 
-RECORD = {"source": "digits", "arch": "resnet_mini", "method": "standard", "eps": 0.0, "seed": 0}
+SPEC = ModelSpec("digits", "resnet_mini", "standard", 0.0, 0)
 ATTACK = {"name": "pgd", "norm": "l2", "steps": 1, "iterations": 1, "square_queries": 1}
 STAGES = [0, 1]
 
@@ -54,7 +55,7 @@ def run(inputs: Path, out: Path, n_train: int | None = None) -> None:
         out,
     )
     target = train_subset(load_dataset(inputs / "letters.npz"), n_train, seed=0)
-    transfer_model(model, meta, target, RECORD, options, paths, torch.device("cpu"))
+    transfer_model(TransferJob(model, meta, target, SPEC, options, paths, torch.device("cpu")))
 
 
 TIMINGS = ("epoch_seconds", "images_per_s")

@@ -7,8 +7,8 @@ from advinfo.datasets.images import load_dataset, train_subset
 from advinfo.device import job_device
 from advinfo.logs import configure_logging
 from advinfo.nets.checkpoint import load_model
-from advinfo.plan.names import model_record
-from advinfo.transfer.transfer_job import TransferOptions, TransferPaths, transfer_model
+from advinfo.plan.names import model_spec
+from advinfo.transfer.transfer_job import TransferJob, TransferOptions, TransferPaths, transfer_model
 
 
 def main(smk) -> None:
@@ -18,7 +18,7 @@ def main(smk) -> None:
     options = TransferOptions(**{k: getattr(smk.params, k) for k in TransferOptions.__dataclass_fields__})
     out = smk.output
     paths = TransferPaths(out.features, out.linear, out.head, list(out.finetune), smk.params.resume_dir)
-    transfer_model(model, meta, target, model_record(smk.wildcards), options, paths, device)
+    transfer_model(TransferJob(model, meta, target, model_spec(smk.wildcards), options, paths, device))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ MODEL_KEYS = ["source", "arch", "method", "eps", "seed"]
 
 
 def model_record(wildcards: Any) -> dict[str, Any]:
-    """The identifying keys of one model (from a job's wildcards), typed, for result records."""
+    """The identifying keys of one model (from a job's wildcards or a :class:`ModelSpec`), typed,
+    for result records."""
     return {
         "source": wildcards.source,
         "arch": wildcards.arch,
@@ -45,10 +46,11 @@ def model_record(wildcards: Any) -> dict[str, Any]:
     }
 
 
-def provenance_record(wildcards: Any, meta: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """A result record: the model's identifying keys (:func:`model_record`), ``fields``, and the
-    SHA-256 of the weights it was computed from (``meta`` of the model file), which readers check."""
-    return {**model_record(wildcards), **fields, "weights_sha256": meta.get("weights_sha256")}
+def provenance_record(model: Any, meta: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A result record: the model's identifying keys (:func:`model_record` of a job's wildcards or
+    a :class:`ModelSpec`), ``fields``, and the SHA-256 of the weights it was computed from (``meta``
+    of the model file), which readers check."""
+    return {**model_record(model), **fields, "weights_sha256": meta.get("weights_sha256")}
 
 
 def model_spec(wildcards: Any) -> ModelSpec:

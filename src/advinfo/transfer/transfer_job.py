@@ -19,6 +19,7 @@ from advinfo.nets.models import Classifier, with_head
 from advinfo.nets.probe import LinearProbe, fit_probe, save_probe
 from advinfo.plan.attack_specs import AttackSpec
 from advinfo.plan.hyperparameters import TrainConfig
+from advinfo.plan.names import ModelSpec, model_record, provenance_record
 from advinfo.robust.accuracy import accuracy
 from advinfo.robust.curves import robustness_curve
 from advinfo.transfer.finetune import finetune
@@ -56,41 +57,41 @@ class TransferPaths:
         return Path(self.resume_dir) / f"resume-finetune{stages}.pt"
 
 
-def transfer_model(
-    model: Classifier,
-    meta: dict[str, Any],
-    target: ImageDataset,
-    record: dict[str, Any],
-    options: TransferOptions,
-    paths: TransferPaths,
-    device: torch.device,
-) -> None:
-    """Features, probe and every fine-tuning depth of ``model`` on ``target``; ``record`` names
-    the model (plan.names.model_record) in every output. Resume states go once all are done."""
-    log.info("transfer of %s to %s (%d training images)", record, target.name, len(target.y_train))
-    extract_features(paths.features, model, target, record, meta, device, options.batch_size)
-    head = probe_transfer(model, meta, target, record, options, paths, device)
+@dataclass(frozen=True)
+class TransferJob:
+    """One transfer job: the pretrained ``model`` (its file's ``meta``) that ``spec`` names in
+    every output, the ``target`` dataset, what to do and where to write."""
+
+    model: Classifier
+    meta: dict[str, Any]
+    target: ImageDataset
+    spec: ModelSpec
+    options: TransferOptions
+    paths: TransferPaths
+    device: torch.device
+
+
+def transfer_model(job: TransferJob) -> None:
+    """Features, probe and every fine-tuning depth of the job's model on its target. Resume
+    states go once all are done."""
+    model, target, options, paths = job.model, job.target, job.options, job.paths
+    log.info("transfer of %s to %s (%d training images)", job.spec.path, target.name, len(target.y_train))
+    record = model_record(job.spec)
+    extract_features(paths.features, model, target, record, job.meta, job.device, options.batch_size)
+    head = probe_transfer(job)
     for stages, out in zip(options.stages, paths.finetune, strict=True):
-        start = head if options.head_init == "probe" else None
-        finetune_transfer(model, meta, target, record, start, stages, options, paths, out, device)
+        finetune_transfer(job, head if options.head_init == "probe" else None, stages, out)
     for stages in options.stages:
         paths.resume(stages).unlink(missing_ok=True)
 
 
-def probe_transfer(
-    model: Classifier,
-    meta: dict[str, Any],
-    target: ImageDataset,
-    record: dict[str, Any],
-    options: TransferOptions,
-    paths: TransferPaths,
-    device: torch.device,
-) -> LinearProbe:
+def probe_transfer(job: TransferJob) -> LinearProbe:
     """Logistic regression on the frozen features (penalty chosen on a validation split), then
     the evaluation attack through the whole network with the probe as its head."""
-    splits, attrs = read_model_features(paths.features, meta["weights_sha256"], device)
+    model, meta, target, options, device = job.model, job.meta, job.target, job.options, job.device
+    splits, attrs = read_model_features(job.paths.features, meta["weights_sha256"], device)
     (z_train, y_train), (z_test, y_test) = splits["train"], splits["test"]
-    fit = fit_probe(z_train, y_train, attrs["num_classes"], seed=record["seed"], **options.probe)
+    fit = fit_probe(z_train, y_train, attrs["num_classes"], seed=job.spec.seed, **options.probe)
     test_acc = fit.probe.accuracy(z_test, y_test)
     log.info("probe l2=%g: test accuracy %.2f%% (%d L-BFGS iterations)", fit.probe.l2, test_acc, fit.iterations)
     attack = options.attack
@@ -100,42 +101,32 @@ def probe_transfer(
     spec = AttackSpec(**attack["spec"])
     network = with_head(model, fit.probe.as_linear())
     curve = robustness_curve(network, images, labels, attack["epsilons"], spec, attrs["num_classes"])
-    result = {
-        **record,
-        "target": target.name,
-        "mode": "linear",
-        "clean_acc": test_acc,
-        "robust_acc": {k: v for k, v in curve.items() if k != "clean"},
-        "attacked_clean_acc": curve["clean"],
-        "attack": {**attack, "description": spec.describe(), "implementation": spec.implementation()},
-        "n_attacked": len(labels),
-        "l2": fit.probe.l2,
-        "val_accuracy": {f"{k:g}": v for k, v in fit.val_accuracy.items()},
-        "lbfgs_iterations": fit.iterations,
-        "n_train": len(y_train),
-        "n_test": len(y_test),
-        "weights_sha256": meta["weights_sha256"],
-    }
-    save_probe(fit.probe, paths.head)
-    write_json(result, paths.linear)
+    result = provenance_record(
+        job.spec,
+        meta,
+        target=target.name,
+        mode="linear",
+        clean_acc=test_acc,
+        robust_acc={k: v for k, v in curve.items() if k != "clean"},
+        attacked_clean_acc=curve["clean"],
+        attack={**attack, "description": spec.describe(), "implementation": spec.implementation()},
+        n_attacked=len(labels),
+        l2=fit.probe.l2,
+        val_accuracy={f"{k:g}": v for k, v in fit.val_accuracy.items()},
+        lbfgs_iterations=fit.iterations,
+        n_train=len(y_train),
+        n_test=len(y_test),
+    )
+    save_probe(fit.probe, job.paths.head)
+    write_json(result, job.paths.linear)
     log.info("robust accuracy of the probed network: %s", result["robust_acc"])
     return fit.probe
 
 
-def finetune_transfer(
-    model: Classifier,
-    meta: dict[str, Any],
-    target: ImageDataset,
-    record: dict[str, Any],
-    head: LinearProbe | None,
-    stages: int,
-    options: TransferOptions,
-    paths: TransferPaths,
-    out: str | Path,
-    device: torch.device,
-) -> None:
+def finetune_transfer(job: TransferJob, head: LinearProbe | None, stages: int, out: str | Path) -> None:
     """A new head (the probe, or random) and the last ``stages`` residual stages, trained on the
     target and written to ``out``; resumes from its own resume file."""
+    model, meta, target, options, device = job.model, job.meta, job.target, job.options, job.device
     cfg = TrainConfig.from_schema(**options.train)
     log.info("fine-tuning the last %d stages and a %s head", stages, "probe-initialised" if head else "random")
     tuned, history = finetune(
@@ -146,23 +137,23 @@ def finetune_transfer(
         meta["image_size"],
         options.monitor_size,
         head.as_linear() if head else None,
-        paths.resume(stages),
+        job.paths.resume(stages),
         device,
         sample_seed=options.sample_seed,
     )
     test_acc = accuracy(tuned, *model_inputs(target, "test", meta["image_size"], device))
-    result = {
-        **record,
-        "target": target.name,
-        "mode": f"finetune{stages}",
-        "clean_acc": test_acc,
-        "robust_acc": {},
-        "trainable_stages": stages,
-        "head_init": "probe" if head else "random",
-        "history": history,
-        "n_train": len(target.y_train),
-        "n_test": len(target.y_test),
-        "weights_sha256": meta["weights_sha256"],
-    }
+    result = provenance_record(
+        job.spec,
+        meta,
+        target=target.name,
+        mode=f"finetune{stages}",
+        clean_acc=test_acc,
+        robust_acc={},
+        trainable_stages=stages,
+        head_init="probe" if head else "random",
+        history=history,
+        n_train=len(target.y_train),
+        n_test=len(target.y_test),
+    )
     write_json(result, out)
     log.info("fine-tuned %d stages: test accuracy %.2f%%", stages, test_acc)
