@@ -26,6 +26,9 @@ def test_the_registry_and_the_plan_read_the_same_files():
     for name, cls in METHODS.items():
         fact = method_facts()[name]
         assert (cls.needs_labels, cls.hyperparameters) == (fact.needs_labels, fact.hyperparameters), name
+        assert cls.stage_hyperparameters == fact.stage_hyperparameters and set(cls.stage_hyperparameters) <= set(
+            cls.hyperparameters
+        ), name
     assert label_free() == {name for name, cls in METHODS.items() if not cls.needs_labels} == {"wcmi"}
 
 

@@ -1,6 +1,7 @@
-"""The training methods as the plan sees them: each method's name, whether it needs labels and
-its own hyperparameters, read from its file in ``training/methods/`` with ``ast`` (those files
-import torch; the plan must not), in the order tables list them.
+"""The training methods as the plan sees them: each method's name, whether it needs labels, its
+own hyperparameters and which of them name a residual stage, read from its file in
+``training/methods/`` with ``ast`` (those files import torch; the plan must not), in the order
+tables list them.
 
 One file per method is the whole registry: :mod:`advinfo.training.methods` imports the same
 files, and ``tests/test_methods_registry.py`` checks that both views and the schema agree.
@@ -17,6 +18,8 @@ from advinfo.plan.schema import load_schema
 
 METHODS_DIR = Path(__file__).resolve().parents[1] / "training" / "methods"
 STANDARD = "standard"  # the method of every model trained at ε = 0, and only of those
+# The class attributes of a method read from its file (literals: Method's own defaults otherwise).
+DECLARED = ("name", "needs_labels", "hyperparameters", "stage_hyperparameters")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class MethodFacts:
     module: str  # the file's stem in training/methods
     needs_labels: bool = True
     hyperparameters: tuple[str, ...] = ()
+    stage_hyperparameters: tuple[str, ...] = ()
 
 
 def _class_facts(node: ast.ClassDef, module: str) -> MethodFacts | None:
@@ -36,7 +40,7 @@ def _class_facts(node: ast.ClassDef, module: str) -> MethodFacts | None:
     for stmt in node.body:
         target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
         target = stmt.target if isinstance(stmt, ast.AnnAssign) and stmt.value is not None else target
-        if isinstance(target, ast.Name) and target.id in ("name", "needs_labels", "hyperparameters"):
+        if isinstance(target, ast.Name) and target.id in DECLARED:
             found[target.id] = ast.literal_eval(stmt.value)
     return MethodFacts(module=module, **found) if "name" in found else None
 
@@ -77,6 +81,11 @@ def method_names() -> list[str]:
 def label_free() -> frozenset[str]:
     """The methods that learn without labels: their head is a linear probe fitted after training."""
     return frozenset(name for name, fact in method_facts().items() if not fact.needs_labels)
+
+
+def method_stage_keys(method: str) -> tuple[str, ...]:
+    """The ``pretrain`` keys of ``method`` that name a residual stage."""
+    return method_facts()[method].stage_hyperparameters
 
 
 def method_hyperparameters(method: str) -> tuple[str, ...]:

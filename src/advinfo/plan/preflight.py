@@ -18,6 +18,7 @@ from advinfo.plan.attack_specs import AUTOATTACK_MIN_CLASSES
 from advinfo.plan.catalog import DatasetFacts, dataset_facts, dataset_kind, folder_counts
 from advinfo.plan.checks import ConfigError, check_consistency, check_schema, expand_user_paths
 from advinfo.plan.grid import ARCH_STAGES, WIDE_ARCHS, all_models, method_epsilons, source_images
+from advinfo.plan.methods import method_stage_keys
 from advinfo.plan.schema import fill_defaults, load_schema
 
 Problems = Iterator[str]
@@ -153,16 +154,17 @@ def _split_problems(
 
 
 def _training_problems(config: dict[str, Any]) -> Problems:
-    """AR-AT's layer must be a stage of every architecture; a width must be one the architecture
-    takes; a batch must split over the GPUs."""
+    """A trained method's stage hyperparameters (AR-AT's layer; Method.stage_hyperparameters) must
+    name a stage of every architecture; a width must be one the architecture takes; a batch must
+    split over the GPUs."""
     pre = config["pretrain"]
-    if "arat" in pre["methods"] and method_epsilons(pre, "arat"):
-        layer = pre["arat_layer"]
+    stage_keys = [key for m in pre["methods"] if method_epsilons(pre, m) for key in method_stage_keys(m)]
+    for key in stage_keys:
         for arch in config["archs"]:
             stages = ARCH_STAGES[arch]
-            if not -stages <= layer < stages:
+            if not -stages <= pre[key] < stages:
                 yield (
-                    f"config key 'pretrain.arat_layer': {layer} is not a stage of {arch} ({stages} stages) — "
+                    f"config key 'pretrain.{key}': {pre[key]} is not a stage of {arch} ({stages} stages) — "
                     f"expected an integer from {-stages} to {stages - 1}"
                 )
     width = config["model"]["width"]

@@ -137,6 +137,7 @@ class ARAT(Method):
 
     name = "arat"
     hyperparameters = ("arat_alpha", "arat_layer")
+    stage_hyperparameters = ("arat_layer",)
 
     def __init__(self, net: nn.Module, cfg: TrainConfig, input_shape: tuple[int, ...]) -> None:
         super().__init__(net, cfg, input_shape)

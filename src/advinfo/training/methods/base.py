@@ -76,6 +76,9 @@ class Method:
     name: ClassVar[str]  # the method's name in pretrain.methods (and model paths)
     needs_labels: ClassVar[bool] = True  # False: it learns without labels; a linear probe is its head
     hyperparameters: ClassVar[tuple[str, ...]] = ()  # the pretrain keys only this method reads
+    # Those of its hyperparameters that name a residual stage (negative: from the last), which the
+    # config checks hold to every architecture's stages before any job runs.
+    stage_hyperparameters: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, net: nn.Module, cfg: TrainConfig, input_shape: tuple[int, ...]) -> None:
         self.net, self.cfg = net, cfg
