@@ -10,6 +10,7 @@ from conftest import ROOT
 from advinfo.plan.codedeps import (
     BUILDER_MODULES,
     SUPPORT,
+    is_support,
     library_files,
     method_modules,
     module_name,
@@ -48,6 +49,11 @@ def test_imports_are_followed_transitively_and_only_within_the_package(tmp_path)
     script.write_text("import os\nfrom advinfo.a import run\nfrom advinfo import logs, skipped\n")
     found = {module_name(p, pkg) for p in library_files(script, pkg, skip=("skipped",))}
     assert found == {"a", "b", "c", "d", "e", "sub.g"}
+
+
+def test_package_inits_are_support_but_the_discovering_registry():
+    assert is_support("__init__") and is_support("report.tables.__init__") and is_support("plan.grid")
+    assert not is_support("training.methods.__init__") and not is_support("training.loop")
 
 
 def test_the_methods_registry_counts_as_importing_every_method_file():

@@ -7,10 +7,9 @@ reaches (imports followed transitively with ``ast``, without importing anything)
 
 - the support modules (:data:`SUPPORT`), which name, place, write, check or log results but
   compute none: editing one reruns nothing (force what it changes: ``--forcerun RULE``);
-- the modules a rule names in ``skip``: those of the training methods a pretraining job
-  does not run (:func:`other_methods`), those that reach a job only through a file it
-  reads (the probe behind a fine-tuning's starting head), and the builders of other kinds of
-  datasets (:data:`BUILDER_MODULES`). A skipped module is not followed either.
+- the modules a rule names in ``skip``: those of the training methods a job does not run
+  (:func:`other_methods`) and the builders of other kinds of datasets
+  (:data:`BUILDER_MODULES`). A skipped module is not followed either.
 
 Modules are named by their dotted path within the package (``plan.grid``); importing the
 methods' registry counts as importing every method's file (:data:`DISCOVERING`).
@@ -25,17 +24,16 @@ from pathlib import Path
 from advinfo.plan.methods import method_facts
 
 PACKAGE = "advinfo"
-# Modules by their dotted name within the package. Package metadata, logging, atomic files,
+# Modules by their dotted name within the package. Logging, atomic files,
 # errors, GPU placement, process launching, the model-file format, and the plan: config checks,
 # the schema's defaults, the fields of a training run and the methods' facts (a job's values reach
 # it as Snakemake params, so a changed value reruns it), the grid's names and parameters, the
-# attacks' descriptions; and every package's __init__ (a docstring) but the methods' registry.
+# attacks' descriptions. A package's __init__ (a docstring) is support too, unless it discovers
+# modules (:func:`is_support`).
 SUPPORT = frozenset(
-    {"__init__", "logs", "fileio", "errors", "device", "distributed", "nets.checkpoint"}
+    {"logs", "fileio", "errors", "device", "distributed", "nets.checkpoint"}
     | {f"plan.{m}" for m in ("checks", "schema", "grid", "names", "attack_specs", "codedeps", "preflight")}
     | {f"plan.{m}" for m in ("catalog", "hyperparameters", "methods")}
-    | {f"{p}.__init__" for p in ("plan", "datasets", "nets", "robust", "information", "transfer", "training", "report")}
-    | {"report.tables.__init__", "report.figures.__init__"}
 )
 # Packages that import every module of theirs at run time (the training methods' registry).
 DISCOVERING = ("training.methods",)
@@ -67,6 +65,13 @@ def other_builders(kind: str) -> tuple[str, ...]:
 def module_name(path: Path, package_dir: str | Path) -> str:
     """The dotted name of the module at ``path`` within the package: ``plan.grid``, ``__init__``."""
     return ".".join(Path(path).relative_to(package_dir).with_suffix("").parts)
+
+
+def is_support(module: str) -> bool:
+    """Whether editing ``module`` (a dotted name) reruns nothing: :data:`SUPPORT`, and every
+    package's ``__init__`` but a discovering one's."""
+    package, _, leaf = module.rpartition(".")
+    return module in SUPPORT or (leaf == "__init__" and package not in DISCOVERING)
 
 
 def _imported(path: Path) -> set[str]:
@@ -101,7 +106,7 @@ def _discovered(path: Path, package_dir: Path) -> list[Path]:
 
 def library_files(script: str | Path, package_dir: str | Path, skip: Iterable[str] = ()) -> list[Path]:
     """Sorted source files of the ``advinfo`` modules ``script`` imports, directly or not, that
-    compute its result: the :data:`SUPPORT` modules are followed but not listed, the modules
+    compute its result: the support modules (:func:`is_support`) are followed but not listed, the modules
     named in ``skip`` (dotted, as :func:`module_name`) neither followed nor listed."""
     package_dir, skip = Path(package_dir), set(skip)
     seen: set[Path] = set()
@@ -113,4 +118,4 @@ def library_files(script: str | Path, package_dir: str | Path, skip: Iterable[st
             if path is not None and module_name(path, package_dir) not in skip and path not in seen:
                 seen.add(path)
                 todo.append(path)
-    return sorted(path for path in seen if module_name(path, package_dir) not in SUPPORT)
+    return sorted(path for path in seen if not is_support(module_name(path, package_dir)))

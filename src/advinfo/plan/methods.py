@@ -83,13 +83,19 @@ def label_free() -> frozenset[str]:
     return frozenset(name for name, fact in method_facts().items() if not fact.needs_labels)
 
 
+def method_fact(method: str) -> MethodFacts:
+    """The facts of ``method``, with an error that lists the known methods."""
+    facts = method_facts()
+    if method not in facts:
+        raise ValueError(f"unknown training method {method!r}; expected one of {', '.join(facts)}")
+    return facts[method]
+
+
 def method_stage_keys(method: str) -> tuple[str, ...]:
     """The ``pretrain`` keys of ``method`` that name a residual stage."""
-    return method_facts()[method].stage_hyperparameters
+    return method_fact(method).stage_hyperparameters
 
 
 def method_hyperparameters(method: str) -> tuple[str, ...]:
     """The ``pretrain`` keys only ``method`` reads."""
-    if method not in method_facts():
-        raise ValueError(f"unknown training method {method!r}; expected one of {', '.join(method_facts())}")
-    return method_facts()[method].hyperparameters
+    return method_fact(method).hyperparameters

@@ -50,7 +50,7 @@ def provenance_record(model: Any, meta: dict[str, Any], **fields: Any) -> dict[s
     """A result record: the model's identifying keys (:func:`model_record` of a job's wildcards or
     a :class:`ModelSpec`), ``fields``, and the SHA-256 of the weights it was computed from (``meta``
     of the model file), which readers check."""
-    return {**model_record(model), **fields, "weights_sha256": meta.get("weights_sha256")}
+    return {**model_record(model), **fields, "weights_sha256": meta["weights_sha256"]}
 
 
 def model_spec(wildcards: Any) -> ModelSpec:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from advinfo.plan.methods import method_names
+from advinfo.plan.methods import method_fact, method_names
 from advinfo.training.methods.base import Method
 
 
@@ -30,8 +30,5 @@ METHODS: dict[str, type[Method]] = _discover()
 
 
 def method_class(name: str) -> type[Method]:
-    """The class of method ``name``, with an error that lists the known ones."""
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown training method {name!r}; expected one of {', '.join(METHODS)}") from None
+    """The class of method ``name``, with an error that lists the known ones (plan.methods.method_fact)."""
+    return METHODS[method_fact(name).name]
