@@ -17,6 +17,7 @@ from advinfo.report.claims import (
     ClaimInputs,
     band_verdict,
     claims_table,
+    compared_models,
     untested,
     verdict,
 )
@@ -188,7 +189,8 @@ def test_the_landing_page_is_valid_rst_and_flags_every_failing_model(inputs):
         "0.5 % per window",
         "mutual-information critics of shapes/resnet_mini pgd ε=0.5 seed 0 at ε = 0.5: 150 steps",
     ]
-    text = overview_rst(run, claims, masking, unconverged, "git abc123")
+    robustness = inputs.robustness.assign(leaderboard=float("nan"), leaderboard_flag=False)
+    text = overview_rst(run, claims, masking, unconverged, "git abc123", robustness)
     html = publish_parts(text, writer_name="html", settings_overrides={"halt_level": 2, "report_level": 2})
     body = html["html_body"]
     assert f"{len(claims) - 1} PASS, 0 FAIL, 1 INCONCLUSIVE" in body
@@ -196,7 +198,9 @@ def test_the_landing_page_is_valid_rst_and_flags_every_failing_model(inputs):
     assert "*starred* | piped" in body  # markup in values is shown, not interpreted
     assert body.count("<tr>") == len(claims) + 1
     assert body.count("NOT CONVERGED") == 4 and "information.posterior.max_epochs" in body
-    converged = publish_parts(overview_rst(run, claims, masking, [], "git abc123"), writer_name="html")["html_body"]
+    assert "RobustBench leaderboard" not in body  # no zoo model
+    converged = overview_rst(run, claims, masking, [], "git abc123", robustness)
+    converged = publish_parts(converged, writer_name="html")["html_body"]
     assert "NOT CONVERGED" not in converged and "converged within its budget" in converged
 
 
@@ -206,3 +210,31 @@ def test_the_code_version_is_the_checkouts_commit(tmp_path):
 
     version = code_version(Path(__file__).parents[1])
     assert version.startswith("git ") or version.startswith("unknown")
+
+
+def test_a_zoo_network_without_a_standard_model_of_its_arch_is_compared_with_its_sources_standard():
+    """RobustBench's robust networks have no standard twin of their architecture: each is set
+    against the zoo's one Standard network (another arch); a source with two standard archs pairs
+    nothing across them."""
+    rows = [
+        {"source": "rb", "arch": arch, "method": method, "eps": eps, "seed": 0, "test_eps": t, "accuracy": acc}
+        for arch, method, eps, clean, robust in (
+            ("standard", "standard", 0.0, 94.8, 0.0),
+            ("engstrom2019robustness", "pgd", 0.5, 90.8, 69.2),
+            ("rice2020overfitting", "pgd", 0.5, 88.7, 67.7),
+        )
+        for t, acc in ((0.0, clean), (0.5, robust))
+    ]
+    robustness = pd.DataFrame(rows).assign(n_test=10000)
+    pairs = compared_models(robustness)
+    assert pairs == {
+        ("rb", "engstrom2019robustness"): (("pgd", 0.5), ("standard", 0.0, "standard")),
+        ("rb", "rice2020overfitting"): (("pgd", 0.5), ("standard", 0.0, "standard")),
+    }
+    table = claims_table(ClaimInputs(robustness, []))
+    robust = table[(table["arch"] == "engstrom2019robustness") & (table["claim"] == "robust_rises")].iloc[0]
+    assert robust["compared"] == "pgd ε=0.5 vs standard (standard) at test ε = 0.5" and robust["verdict"] == PASS
+    assert "69.2" in robust["measured"] and "0.0" in robust["measured"]
+    second = robustness.assign(arch=robustness["arch"].replace({"rice2020overfitting": "other"}))
+    second = pd.concat([second, robustness[robustness["arch"] == "standard"].assign(arch="wrn")])
+    assert ("rb", "engstrom2019robustness") not in compared_models(second)  # two standard archs: which?

@@ -10,12 +10,14 @@ from conftest import ROOT
 from advinfo.plan.codedeps import (
     BUILDER_MODULES,
     SUPPORT,
+    ZOO_MODULES,
     is_support,
     library_files,
     method_modules,
     module_name,
     other_builders,
     other_methods,
+    other_model_kinds,
 )
 from advinfo.training.methods import METHODS
 
@@ -88,10 +90,18 @@ def test_every_method_has_its_own_module():
 
 
 def test_expensive_jobs_ignore_logs_files_messages_and_probes():
-    assert modules("reference_features") == {"datasets.images", "nets.features", "nets.models", "sampling"}
+    assert modules("reference_features", ZOO_MODULES) == {"datasets.images", "nets.features", "nets.models", "sampling"}
     transfer = modules("transfer", other_methods("standard"))
     assert {"nets.features", "nets.probe", "transfer.finetune", "training.loop", "nets.models"} <= transfer
     assert not transfer & {"training.methods.arat", "training.methods.trades", "information.mutual_info", *SUPPORT}
+
+
+def test_only_a_zoo_models_jobs_rerun_on_the_zoo_network():
+    """The model-file format builds a RobustBench network for zoo models only: their jobs list it
+    (and the import's file checks), the others' do not."""
+    for script in ("evaluate_robustness", "fisher_input", "invert", "transfer", "weight_posterior"):
+        assert {"nets.zoo", "nets.imported"} <= modules(script, other_model_kinds(zoo=True)), script
+        assert not {"nets.zoo", "nets.imported"} & modules(script, other_model_kinds(zoo=False)), script
 
 
 def test_a_dataset_lists_only_its_own_builder():
@@ -164,6 +174,7 @@ def test_the_same_edits_plan_the_same_reruns_as_before_the_sub_packages():
     by_stage = {"distance_table", "inversion_table", "method_comparison", "transfer_table"}
     for key, old in before.items():
         script, skip = variants.get(key, (key, ()))
+        skip = (*skip, *other_model_kinds(zoo=False))  # the flat layout had no zoo models
         now = {FLAT_MODULE.get(m, m) for m in modules(script, skip)} - {"(script)"}
         expected = set(old)
         if key == "pretrain" or key.startswith("pretrain["):

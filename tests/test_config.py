@@ -14,6 +14,7 @@ from advinfo.plan.catalog import EMBEDDED_DATASETS, TORCHVISION_DATASETS
 from advinfo.plan.checks import ConfigError, check_consistency, check_schema
 from advinfo.plan.grid import (
     ARCH_STAGES,
+    import_params,
     imported_entry,
     imported_models,
     source_images,
@@ -126,7 +127,7 @@ def test_schema_enums_match_the_library():
     assert set(props["pretrain"]["properties"]["norm"]["enum"]) == set(NORMS)
     reference = props["distance"]["properties"]["reference"]["properties"]
     assert EMBEDDED_DATASETS == tuple(BUILDERS) and TORCHVISION_DATASETS == tuple(TORCHVISION)
-    assert set(reference["arch"]["enum"]) == set(ARCHS) | {None}
+    assert reference["arch"]["type"] == ["string", "null"]  # an imported model's arch too: a pattern
     assert set(reference["method"]["enum"]) == set(METHODS)
     for arch, stages in ARCH_STAGES.items():
         assert len(build_model(arch, 2).stages) == stages
@@ -180,10 +181,36 @@ def test_folder_datasets_and_imported_models_join_the_grid(default_config):
     config = check_config(with_change(config, "targets", ["birds", "cifar10"]), SCHEMA)
     (spec,) = imported_models(config)
     assert spec.path == "imagenet/resnet50_imagenet/pgd-eps3-seed0"
-    assert imported_entry(config, spec) == entry | {"method": "pgd", "image_size": 224}
+    assert imported_entry(config, spec) == entry | {"method": "pgd", "image_size": None}
+    assert import_params(config, spec)["image_size"] == 224
     assert source_images(config, "imagenet") == "birds" and source_images(config, "shapes") == "shapes"
     clash = with_change(config, "imported", [entry | {"source": "shapes"}, entry, entry])
     with pytest.raises(ConfigError) as info:
         check_config(clash, SCHEMA)
     assert "'imported[0].source': 'shapes' is also in sources" in str(info.value)
     assert "'imported[2]': a second model" in str(info.value)
+
+
+def test_a_config_without_a_grid_needs_an_imported_reference_and_one_images_dataset_per_source(default_config):
+    """sources may be empty when every model is imported: the distance reference must then be named
+    and be one of them, and the models of one source stand for one images dataset."""
+    entry = {
+        "source": "imnet",
+        "arch": "resnet50_imagenet",
+        "eps": 3,
+        "path": "x.pt",
+        "sha256": "a" * 64,
+        "format": "robustness",
+        "images": "digits",
+    }
+    reference = {"source": "imnet", "arch": "resnet50_imagenet", "method": "pgd", "eps": 3, "seed": 0}
+    config = with_change(with_change(default_config, "sources", []), "imported", [entry])
+    check_config(with_change(config, "distance.reference", reference))
+    with pytest.raises(ConfigError, match="source and arch are null, but sources is empty"):
+        check_config(config)
+    with pytest.raises(ConfigError, match=r"imnet/resnet50_imagenet/standard-eps0-seed0 is not imported"):
+        check_config(with_change(config, "distance.reference", reference | {"method": "standard", "eps": 0}))
+    two = with_change(config, "imported", [entry, entry | {"eps": 0, "images": "letters"}])
+    clash = r"'imported\[1\].images': 'letters', but other models of source 'imnet' use 'digits'"
+    with pytest.raises(ConfigError, match=clash):
+        check_config(with_change(two, "distance.reference", reference))

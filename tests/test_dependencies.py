@@ -42,7 +42,7 @@ EXACT = ("==", "===")
 PIP_CHECK_LINE = re.compile(r"^(\S+) \S+ (?:requires|has requirement) ([A-Za-z0-9._-]+)")
 
 
-def dependency_tree(root: str = "advinfo", extras: frozenset[str] = frozenset({"test"})) -> dict[str, str]:
+def dependency_tree(root: str = "advinfo", extras: frozenset[str] = frozenset({"test", "zoo"})) -> dict[str, str]:
     """Canonical name -> installed version of ``root`` and every installed distribution it needs,
     directly or not (``extras`` of the root included); requirements whose environment markers do not
     hold here are skipped, and ones not installed are left to ``pip check``."""

@@ -29,7 +29,7 @@ def test_filling_defaults_reaches_nested_sections_and_list_items():
     fill_defaults(config)
     assert config["pretrain"]["epochs"] == 3 and config["pretrain"]["batch_size"] == 64
     assert config["transfer"]["finetune"]["stages"] == [0, 1, 2]  # a section absent altogether
-    assert config["imported"][0]["method"] == "pgd" and config["imported"][0]["image_size"] == 224
+    assert config["imported"][0]["method"] == "pgd" and config["imported"][0]["image_size"] is None
     assert default_config() == fill_defaults({}) and default_config() is not default_config()
 
 

@@ -3,9 +3,17 @@ seeds; the numbers checked here were computed by hand), best per column in bold.
 
 from __future__ import annotations
 
+import numpy as np
+
+from advinfo.report.landing import leaderboard_lines
 from advinfo.report.tables.distance import distance_sections, distance_table
 from advinfo.report.tables.inversion import inversion_sections, inversion_table
-from advinfo.report.tables.pretraining import robustness_markdown, robustness_table
+from advinfo.report.tables.pretraining import (
+    leaderboard_checks,
+    robustness_markdown,
+    robustness_table,
+    with_leaderboard,
+)
 from advinfo.report.tables.render import pivot_sections, render_html, render_markdown
 from advinfo.report.tables.transfer import robustness_long, transfer_table
 
@@ -189,6 +197,7 @@ def test_inversion_table_is_tidy_and_pivots_each_metric_with_the_right_best():
                 "loss_change": 0.004,
                 "iterations_to_threshold": iters,
                 "noise_feature_change": 0.05 * (i + 1),
+                "fake_relu": True,
             }
             for v in ("inversion", "effective")
             for i in range(3)
@@ -234,3 +243,51 @@ def test_tables_with_no_rows_say_so_instead_of_failing():
     assert sections == [] and robustness_long(transfer).empty and distance_sections(distances) == []
     assert "No rows: nothing of this kind ran" in render_markdown(sections, "a note")
     assert "No rows: nothing of this kind ran" in render_html(sections, "Transfer", "a note")
+
+
+LEADER_MODEL = {"source": "rb", "arch": "engstrom2019robustness", "method": "pgd", "eps": 0.5, "seed": 0}
+BOARD = LEADER_MODEL | {"clean": 90.83, "autoattack": 69.24, "radius": 0.5, "norm": "l2", "full_test": 10000}
+
+
+def leaderboard_record(n_test: int = 10000, attack: str = "autoattack") -> dict:
+    return LEADER_MODEL | {
+        "clean_acc": 90.5,
+        "robust_acc": {"0.25": 80.0, "0.5": 69.0},
+        "n_test": n_test,
+        "attack": {"name": attack, "norm": "l2"},
+    }
+
+
+def test_the_leaderboard_is_compared_only_as_it_was_measured_and_flagged_outside_our_interval():
+    """AutoAttack at the board's radius on the full test split: compared, a number inside our
+    Wilson interval agrees, one outside is flagged; another attack or a sample: shown, not compared."""
+    rec = leaderboard_record()
+    table = robustness_table([rec], [1.0])
+    checks = leaderboard_checks(table, [rec], [BOARD])
+    assert [(c["measure"], c["not_compared"], c["flag"]) for c in checks] == [
+        ("clean", "", False),  # 90.83 lies in 90.5's interval on 10,000 images, [89.9, 91.1]
+        ("AutoAttack", "", False),
+    ]
+    far = leaderboard_checks(table, [rec], [BOARD | {"autoattack": 71.0}])
+    assert [c["flag"] for c in far] == [False, True]
+    marked = with_leaderboard(table, far)
+    assert marked.loc[np.isclose(marked["test_eps"], 0.5), "leaderboard"].item() == 71.0
+    assert marked["leaderboard_flag"].tolist() == [False, False, True]  # radii 0, 0.25, 0.5
+    assert np.isnan(marked.loc[np.isclose(marked["test_eps"], 0.25), "leaderboard"].item())
+    text = robustness_markdown(marked, "AutoAttack", far)
+    assert "RobustBench leaderboard" in text and "FLAG: outside our interval" in text
+    assert "\n- **FLAGGED** rb/engstrom2019robustness pgd ε=0.5 seed 0: AutoAttack" in "\n".join(
+        leaderboard_lines(marked)
+    )
+
+    apgd = leaderboard_record(attack="apgd-ce")
+    checks = leaderboard_checks(robustness_table([apgd], [1.0]), [apgd], [BOARD | {"autoattack": 71.0}])
+    assert checks[0]["not_compared"] == "" and "not AutoAttack" in checks[1]["not_compared"]
+    assert not any(c["flag"] for c in checks)
+    sample = leaderboard_record(n_test=1000)
+    checks = leaderboard_checks(robustness_table([sample], [1.0]), [sample], [BOARD | {"clean": 99.0}])
+    assert all("measured on 1000 of 10000 test images" in c["not_compared"] for c in checks)
+    assert not any(c["flag"] for c in checks)
+    agreed = with_leaderboard(table, leaderboard_checks(table, [rec], [BOARD]))
+    assert "No flag: each of the 2 leaderboard accuracies" in "\n".join(leaderboard_lines(agreed))
+    assert leaderboard_lines(robustness_table([rec], [1.0]).assign(leaderboard=np.nan, leaderboard_flag=False)) == []

@@ -176,10 +176,15 @@ def test_distances_and_the_gap_against_them(tiny_run: Path) -> None:
 
     reference = "digits/resnet_mini/standard-eps0-seed0"
     distances = pd.read_csv(workdir / "results/tables/distance.csv")
+    # the imported source (imnet) is measured from its images dataset, digits: the same distances
     assert distances[["measure", "source", "target"]].values.tolist() == [
         ["emd", "digits", "letters"],
+        ["emd", "imnet", "letters"],
         ["task2vec", "digits", "letters"],
+        ["task2vec", "imnet", "letters"],
     ]
+    assert distances["distance"].tolist()[::2] == distances["distance"].tolist()[1::2]
+    distances = distances[distances["source"] == "digits"]
     assert (distances["reference"] == reference).all() and (distances["distance"] > 0).all()
     emd = distances.iloc[0]
     # the source's own features come from a job of their own, the target's from its transfer job

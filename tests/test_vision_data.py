@@ -4,7 +4,6 @@ the same ``build_dataset`` call the prepare_dataset job makes for real data."""
 import gzip
 import hashlib
 import pickle
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -79,8 +78,19 @@ def write_idx_gz(path: Path, array: np.ndarray) -> None:
         fh.write(header + array.astype(np.uint8).tobytes())
 
 
-def test_mnist_idx_gz(tmp_path):
-    raw = tmp_path / "mnist" / "MNIST" / "raw"
+def read_only(folder: Path) -> list[Path]:
+    """Make ``folder`` and everything in it read-only; returns what it holds, to compare after."""
+    held = sorted(folder.rglob("*"))
+    for path in [*held, folder]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    return held
+
+
+def test_mnist_idx_gz_is_read_from_a_read_only_folder_without_writing_there(tmp_path):
+    """The published .gz files are unpacked into a temporary folder of the cache's (data.root),
+    removed after the read, never beside them: the user's copy may be read-only."""
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    raw = data / "mnist" / "MNIST" / "raw"
     raw.mkdir(parents=True)
     rng = np.random.default_rng(1)
     images = {s: rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) for s, n in (("train", 12), ("t10k", 6))}
@@ -88,7 +98,9 @@ def test_mnist_idx_gz(tmp_path):
     for s in images:
         write_idx_gz(raw / f"{s}-images-idx3-ubyte.gz", images[s])
         write_idx_gz(raw / f"{s}-labels-idx1-ubyte.gz", labels[s])
-    ds = build_dataset("mnist", BuildOptions.from_schema(root=str(tmp_path)))
+    held = read_only(data)
+    ds = build_dataset("mnist", BuildOptions.from_schema(root=str(data), scratch=str(cache)))
+    assert sorted(data.rglob("*")) == held and not list(cache.iterdir())  # nothing written, nothing left
     assert ds.x_train.shape == (12, 1, 28, 28)
     np.testing.assert_array_equal(ds.x_train[:, 0].numpy(), images["train"])
     np.testing.assert_array_equal(ds.y_test.numpy(), labels["t10k"])
@@ -150,11 +162,12 @@ def test_missing_data_without_download_says_where_and_how(tmp_path, name):
 
 @pytest.mark.skipif(not SHARED_MNIST.exists(), reason="real MNIST files not present")
 def test_real_mnist(tmp_path):
-    raw = tmp_path / "mnist" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for gz in SHARED_MNIST.glob("*.gz"):
-        shutil.copy(gz, raw)
-    ds = build_dataset("mnist", BuildOptions.from_schema(root=str(tmp_path)))
+    """The shared copy is read-only: it is read where it is."""
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "MNIST").symlink_to(SHARED_MNIST.parent)
+    held = sorted(SHARED_MNIST.iterdir())
+    ds = build_dataset("mnist", BuildOptions.from_schema(root=str(tmp_path), scratch=str(tmp_path / "cache")))
+    assert sorted(SHARED_MNIST.iterdir()) == held
     assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
     assert ds.y_train[:5].tolist() == [5, 0, 4, 1, 9]  # the well-known first labels of MNIST
     assert ds.y_train.bincount().min() > 5000

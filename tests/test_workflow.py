@@ -30,7 +30,8 @@ def test_paper_config_plans_the_whole_grid(tmp_path):
     # stand-in; CIFAR models skip their own source
     assert jobs["pretrain"] == 2 * 2 * (6 + 3) and jobs["import_model"] == 2 and jobs["prepare_dataset"] == 12
     assert jobs["transfer"] == 36 * 10 + 2 * 11 and "linear_probe" not in jobs and "finetune" not in jobs
-    assert jobs["dataset_distance"] == 2 * 2 and jobs["mi_vulnerability"] == 36  # not the imported models
+    # distances of 3 sources (the imported ImageNet models' images too) by 2 measures
+    assert jobs["dataset_distance"] == 3 * 2 and jobs["mi_vulnerability"] == 36  # not the imported models
     assert jobs["method_comparison"] == 1 and jobs["plot_method_comparison"] == 1
 
 

@@ -14,7 +14,7 @@ sys.path.insert(0, str(SRC_DIR))
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC_DIR), os.environ.get("PYTHONPATH")])))
 
 from advinfo.plan import attack_specs, grid, names
-from advinfo.plan.codedeps import library_files
+from advinfo.plan.codedeps import library_files, other_model_kinds
 from advinfo.plan.preflight import prepare_config
 
 # One line per problem before any job runs: the schema, then (defaults filled, ~ expanded) the
@@ -24,6 +24,7 @@ prepare_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 os.environ.update(ADVINFO_GPU_SLOTS=str(config["gpu_slots"]))
 
 MODELS = grid.all_models(config)
+ZOO = set(grid.zoo_imports(config))
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
@@ -55,6 +56,16 @@ def library(script, skip=()):
     """
     path = SCRIPTS_DIR / f"{script}.py"
     return [os.path.relpath(f) for f in library_files(path, SRC_DIR / "advinfo", skip)]
+
+
+def model_code(script, skip=()):
+    """``library(script, skip)`` of a job of one model (its wildcards): a RobustBench zoo model's
+    network code only for a zoo model."""
+
+    def code(wildcards):
+        return library(script, (*skip, *other_model_kinds(names.model_spec(wildcards) in ZOO)))
+
+    return code
 
 
 def dataset_cache(name):

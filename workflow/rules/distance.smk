@@ -11,7 +11,7 @@ rule reference_features:
     input:
         model=f"{RESULTS}/pretrain/{REFERENCE.path}/model.pt",
         dataset=dataset_cache("{dataset}"),
-        code=library("reference_features"),
+        code=library("reference_features", other_model_kinds(REFERENCE in ZOO)),
     output:
         features=f"{DISTANCE_DIR}/features/{{dataset}}.h5",
     log:
@@ -38,7 +38,7 @@ rule task2vec_embedding:
         model=f"{RESULTS}/pretrain/{REFERENCE.path}/model.pt",
         features=get_reference_features,
         dataset=dataset_cache("{dataset}"),
-        code=library("task2vec_embedding"),
+        code=library("task2vec_embedding", other_model_kinds(REFERENCE in ZOO)),
     output:
         embedding=TASK2VEC_EMBEDDING,
     log:

@@ -16,8 +16,8 @@ def get_reference_features(wildcards):
 
 
 def get_distance_targets(wildcards):
-    """The targets a source's distances go to: every target but the source itself."""
-    return [target for target in config["targets"] if target != wildcards.source]
+    """The targets a source's distances go to: every target but the source's own images."""
+    return [target for target in config["targets"] if target != grid.source_images(config, wildcards.source)]
 
 
 def _measured(measure, dataset):
@@ -30,16 +30,17 @@ def get_distance_inputs(wildcards):
     """What one source's distances compare: the source's file (``a``) and each target's (``b``,
     in the order of get_distance_targets)."""
     return {
-        "a": _measured(wildcards.measure, wildcards.source),
+        "a": _measured(wildcards.measure, grid.source_images(config, wildcards.source)),
         "b": [_measured(wildcards.measure, target) for target in get_distance_targets(wildcards)],
     }
 
 
 def distance_files():
-    """Result JSON of every (measure, source): its distances to every other target."""
+    """Result JSON of every (measure, source), imported sources included (their images
+    dataset's): its distances to every other target."""
     return [
         f"{DISTANCE_DIR}/{measure}/{source}.json"
         for measure in config["distance"]["measures"]
-        for source in config["sources"]
-        if any(target != source for target in config["targets"])
+        for source in grid.all_sources(config)
+        if any(target != grid.source_images(config, source) for target in config["targets"])
     ]

@@ -7,7 +7,7 @@ rule fisher_input:
     input:
         model=f"{MODEL_DIR}/model.pt",
         dataset=get_source_data,
-        code=library("fisher_input"),
+        code=model_code("fisher_input"),
     output:
         json=f"{MODEL_DIR}/fisher.json",
     log:
@@ -32,7 +32,7 @@ rule weight_posterior:
     input:
         model=f"{MODEL_DIR}/model.pt",
         dataset=get_source_data,
-        code=library("weight_posterior"),
+        code=model_code("weight_posterior"),
     output:
         h5=f"{MODEL_DIR}/posterior.h5",
         json=f"{MODEL_DIR}/posterior.json",
@@ -57,7 +57,7 @@ rule tsne:
     input:
         model=f"{MODEL_DIR}/model.pt",
         dataset=get_source_data,
-        code=library("tsne"),
+        code=model_code("tsne"),
     output:
         csv=f"{MODEL_DIR}/tsne.csv",
     log:
@@ -207,7 +207,7 @@ rule mi_vulnerability:
     input:
         model=f"{MODEL_DIR}/model.pt",
         dataset=get_source_data,
-        code=library("mi_vulnerability"),
+        code=model_code("mi_vulnerability"),
     output:
         json=f"{MODEL_DIR}/mutual_info.json",
     log:

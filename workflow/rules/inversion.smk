@@ -11,7 +11,7 @@ rule invert:
         unpack(get_inversion_inputs),
         model=f"{MODEL_DIR}/model.pt",
         posterior=f"{MODEL_DIR}/posterior.h5",
-        code=library("invert"),
+        code=model_code("invert"),
     output:
         h5=f"{MODEL_DIR}/inversion.h5",
         json=f"{MODEL_DIR}/inversion.json",

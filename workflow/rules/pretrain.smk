@@ -44,7 +44,7 @@ rule pretrain:
 rule import_model:
     input:
         images=get_imported_images,
-        code=library("import_model"),
+        code=model_code("import_model"),
     output:
         model=f"{MODEL_DIR}/model.pt",
         metrics=f"{MODEL_DIR}/metrics.csv",
@@ -74,7 +74,7 @@ rule evaluate_robustness:
     input:
         model=f"{MODEL_DIR}/model.pt",
         dataset=get_source_data,
-        code=library("evaluate_robustness"),
+        code=model_code("evaluate_robustness"),
     output:
         json=f"{MODEL_DIR}/robustness.json",
         masking=f"{MODEL_DIR}/masking.json",
@@ -148,5 +148,6 @@ rule pretrain_table:
     params:
         epochs=grid.history_epochs(config),
         attack=attack_specs.describe_attack(grid.evaluation_attack_fields(config)),
+        leaderboards=grid.leaderboards(config),
     script:
         "../scripts/pretrain_table.py"

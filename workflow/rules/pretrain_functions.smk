@@ -6,7 +6,7 @@ IMPORTED = grid.imported_models(config)
 
 def get_pretrain_code(wildcards):
     """The library a pretraining job runs: the shared training code and its own method's."""
-    return library("pretrain", other_methods(wildcards.method))
+    return library("pretrain", (*other_methods(wildcards.method), *other_model_kinds(zoo=False)))
 
 
 def get_train_params(wildcards):
@@ -20,8 +20,8 @@ def get_head_probe(wildcards):
 
 
 def get_imported(wildcards):
-    """The ``imported`` entry of the model of these wildcards."""
-    return grid.imported_entry(config, names.model_spec(wildcards))
+    """The ``imported`` entry of the model of these wildcards, as its import reads it."""
+    return grid.import_params(config, names.model_spec(wildcards))
 
 
 def get_imported_images(wildcards):

@@ -14,7 +14,7 @@ rule transfer:
     input:
         model=f"{MODEL_DIR}/model.pt",
         dataset=dataset_cache("{target}"),
-        code=library("transfer", TRANSFER_SKIP),
+        code=model_code("transfer", TRANSFER_SKIP),
     output:
         features=FEATURES,
         linear=f"{TRANSFER_DIR}/linear.json",

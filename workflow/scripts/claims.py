@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 COLUMNS = ["statement", "compared", "measured", "test", "verdict"]
 
 NOTE = (
-    "Each claim compares the most robust model (PGD at the largest training ε) with the standard one, or "
+    "Each claim compares the most robust model (PGD at the largest training ε) with the standard one (a "
+    "published zoo network without a standard twin: with its source's Standard network), or "
     "tests a ratio against a band, each side with its 95 % interval: PASS when the intervals are apart in "
     "the claimed direction, FAIL when apart the other way, INCONCLUSIVE when they overlap or when an "
     "estimate it rests on did not converge (its row says which)."
@@ -53,7 +54,8 @@ def main(smk) -> None:
         inputs.information, inputs.inversion, [read_json(p) for p in smk.input.mutual_info]
     )
     version = code_version(Path(smk.params.root))
-    write_text(overview_rst(smk.params.run, table, masking, unconverged, version), smk.output.overview)
+    overview = overview_rst(smk.params.run, table, masking, unconverged, version, inputs.robustness)
+    write_text(overview, smk.output.overview)
     for line in unconverged:
         log.warning("not converged: %s", line)
     for verdict, count in table["verdict"].value_counts().items():

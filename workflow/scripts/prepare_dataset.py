@@ -1,6 +1,7 @@
 """Build one dataset (package data or generator) and cache it atomically under resources/."""
 
 import logging
+from pathlib import Path
 
 from advinfo.datasets.builders import BuildOptions, build_dataset
 from advinfo.datasets.images import save_dataset
@@ -12,6 +13,7 @@ log = logging.getLogger(__name__)
 def main(smk) -> None:
     name = smk.wildcards.dataset
     how = {"download": smk.config["data"]["download"], "workers": smk.threads - 1}
+    how["scratch"] = str(Path(smk.output.cache).parent)  # data.root: never the user's dataset folder
     ds = build_dataset(name, BuildOptions.from_schema(**smk.params.options, **how))
     save_dataset(ds, smk.output.cache)
     log.info(

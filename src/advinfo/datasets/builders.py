@@ -35,6 +35,7 @@ class BuildOptions(FromSchema):
     folder: str | None = None  # image-folder datasets: the folder with train/ and test/
     size: int = 32  # real datasets of mixed image sizes are resized and cropped to size x size
     workers: int = 0  # decoding processes for real datasets
+    scratch: str | None = None  # a writable folder (the cache's) for files unpacked while reading
 
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
@@ -98,7 +99,7 @@ def _read(name: str, opts: BuildOptions) -> Arrays:
 
     if opts.folder is not None:
         return readers.load_folder(name, opts.folder, opts.size, opts.workers)
-    return readers.load_torchvision(name, Path(opts.root) / name, opts.download, opts.size, opts.workers)
+    return readers.load_torchvision(name, Path(opts.root) / name, opts.download, opts.size, opts.workers, opts.scratch)
 
 
 def build_dataset(name: str, opts: BuildOptions | None = None) -> ImageDataset:

@@ -10,7 +10,9 @@ pickled batches included), so only the published files are ever unpickled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,12 +155,33 @@ def _to_arrays(parts: Sequence[Dataset], what: str, workers: int) -> tuple[np.nd
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def _unpack_gz(raw: Path) -> None:
-    """MNIST-style ``raw`` folders often hold only the published ``.gz`` files; torchvision
-    reads the unpacked ones (and unpacks only while downloading), so unpack what is missing."""
-    for gz in sorted(raw.glob("*.gz")):
-        if not gz.with_suffix("").exists():
-            extract_archive(str(gz), str(raw))
+def _packed(raw: Path) -> list[Path]:
+    """The published ``.gz`` files of an MNIST-style ``raw`` folder that are not unpacked beside
+    themselves (torchvision reads the unpacked ones, and unpacks only while downloading)."""
+    return [gz for gz in sorted(raw.glob("*.gz")) if not gz.with_suffix("").exists()]
+
+
+@contextmanager
+def _readable_root(root: Path, marker: str, scratch: str | None) -> Iterator[Path]:
+    """``root``, or, when its MNIST-style raw folder holds packed files, a temporary root in
+    ``scratch`` (the cache's folder, data.root) whose raw folder has them unpacked and links to
+    the rest: reading a dataset never writes into the user's folder, which may be read-only."""
+    raw = root / marker
+    packed = _packed(raw) if raw.is_dir() and marker.endswith("raw") else []
+    if not packed:
+        yield root
+        return
+    if scratch is not None:
+        Path(scratch).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".unpack-", dir=scratch) as tmp:
+        staged = Path(tmp) / marker
+        staged.mkdir(parents=True)
+        for path in raw.iterdir():
+            if path.suffix != ".gz":
+                (staged / path.name).symlink_to(path.resolve())
+        for gz in packed:
+            extract_archive(str(gz), str(staged))
+        yield Path(tmp)
 
 
 def missing_message(name: str, root: Path) -> str | None:
@@ -173,30 +196,35 @@ def missing_message(name: str, root: Path) -> str | None:
     )
 
 
-def load_torchvision(name: str, root: str | Path, download: bool, size: int, workers: int = 0) -> Arrays:
-    """Train/test arrays and class names of torchvision dataset ``name`` under ``root``."""
+def load_torchvision(
+    name: str, root: str | Path, download: bool, size: int, workers: int = 0, scratch: str | None = None
+) -> Arrays:
+    """Train/test arrays and class names of torchvision dataset ``name`` under ``root``; files
+    that must be unpacked first are unpacked into ``scratch``, never into ``root`` (unless
+    downloading, when torchvision writes there)."""
     spec, root = TORCHVISION[name], Path(root)
     if not download:
         message = missing_message(name, root)
         if message:
             raise FileNotFoundError(message)
-        if (root / spec.marker).is_dir() and spec.marker.endswith("raw"):
-            _unpack_gz(root / spec.marker)
     transform = _transform(spec.fixed_size, size)
 
-    def parts(kwargs_list: tuple[dict[str, Any], ...]) -> list[Dataset]:
+    def parts(where: Path, kwargs_list: tuple[dict[str, Any], ...]) -> list[Dataset]:
         try:
-            return [spec.cls(str(root), download=download, transform=transform, **kw) for kw in kwargs_list]
+            return [spec.cls(str(where), download=download, transform=transform, **kw) for kw in kwargs_list]
         except RuntimeError as err:  # torchvision's "not found or corrupted" (a file's MD5 differs)
             raise ValueError(
                 f"dataset {name} in {root}: {err}. torchvision checks every file's MD5, so a truncated "
                 f"or modified file fails here; fetch it again from {spec.url}"
             ) from err
 
-    train, test = parts(spec.train), parts(spec.test)
-    classes = spec.classes or train[0].classes
-    x_tr, y_tr = _to_arrays(train, f"{name} train", workers)
-    x_te, y_te = _to_arrays(test, f"{name} test", workers)
+    # Downloading, torchvision writes into root (and unpacks there) by design.
+    readable = nullcontext(root) if download else _readable_root(root, spec.marker, scratch)
+    with readable as where:
+        train, test = parts(where, spec.train), parts(where, spec.test)
+        classes = spec.classes or train[0].classes
+        x_tr, y_tr = _to_arrays(train, f"{name} train", workers)
+        x_te, y_te = _to_arrays(test, f"{name} test", workers)
     return x_tr, y_tr, x_te, y_te, tuple(str(c) for c in classes)
 
 

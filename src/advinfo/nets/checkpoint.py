@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from advinfo.datasets.images import ImageDataset, load_dataset
 from advinfo.fileio import load_tensors, save_tensors
@@ -28,15 +29,26 @@ def save_model(model: Classifier, meta: dict[str, Any], path: str | Path) -> Non
     save_tensors({"state_dict": state, "meta": dict(meta)}, path)
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Classifier, dict[str, Any]]:
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a model saved by :func:`save_model`, in eval mode on ``device``."""
     obj = load_tensors(path)
     if not isinstance(obj, dict) or "state_dict" not in obj or "meta" not in obj:
         raise ValueError(f"{path} is not a model file of this workflow (expected keys 'state_dict', 'meta')")
     meta = obj["meta"]
-    model = build_model(meta["arch"], meta["num_classes"], meta["mean"], meta["std"], meta["width"])
+    model = rebuild_model(meta)
     model.load_state_dict(obj["state_dict"])
     return model.to(device).eval(), meta
+
+
+def rebuild_model(meta: dict[str, Any]) -> nn.Module:
+    """The untrained network that a model file's state fits: a ``Classifier`` of ``meta["arch"]``,
+    or for an imported zoo model (``meta["zoo"]``) the zoo's architecture."""
+    if "zoo" in meta:
+        from advinfo.nets.zoo import zoo_classifier  # imported here: only zoo models need robustbench
+
+        zoo = meta["zoo"]
+        return zoo_classifier(zoo["name"], zoo["dataset"], zoo["threat"])
+    return build_model(meta["arch"], meta["num_classes"], meta["mean"], meta["std"], meta["width"])
 
 
 def load_job_model(

@@ -35,6 +35,8 @@ class Normalize(nn.Module):
 class Classifier(nn.Module):
     """normalize -> stem -> stages -> global average pool = z -> head."""
 
+    has_fake_relu = True  # features(x, fake_relu=True) works (see nets.zoo.ZooClassifier)
+
     def __init__(
         self,
         normalize: Normalize,

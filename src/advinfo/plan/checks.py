@@ -16,9 +16,10 @@ from typing import Any
 import jsonschema
 
 from advinfo.plan.catalog import EMBEDDED_DATASETS, TORCHVISION_DATASETS
-from advinfo.plan.grid import ARCH_STAGES, transfer_modes
+from advinfo.plan.grid import ARCH_STAGES, imported_models, reference_model, transfer_modes
 from advinfo.plan.hyperparameters import consistent
 from advinfo.plan.schema import load_schema
+from advinfo.plan.zoo import imported_arch, zoo_problems
 
 
 class ConfigError(ValueError):
@@ -94,6 +95,7 @@ def check_consistency(config: dict[str, Any]) -> None:
     problems += _distance_problems(config)
     problems += _dataset_problems(config)
     problems += _imported_problems(config)
+    problems += zoo_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -162,23 +164,42 @@ def _imported_problems(config: dict[str, Any]) -> list[str]:
     problems, seen = [], set()
     sources = set(config["sources"])
     for i, entry in enumerate(config["imported"]):
-        key = (entry["source"], entry["arch"], float(entry["eps"]))
+        key = (entry["source"], imported_arch(entry), float(entry["eps"]))
         if entry["source"] in sources:
             problems.append(
                 f"config key 'imported[{i}].source': {entry['source']!r} is also in sources — "
                 f"expected a name of its own, such as imagenet"
+            )
+        images = {m["images"] for m in config["imported"] if m["source"] == entry["source"]}
+        if len(images) > 1 and entry["images"] != sorted(images)[0]:
+            problems.append(
+                f"config key 'imported[{i}].images': {entry['images']!r}, but other models of source "
+                f"{entry['source']!r} use {sorted(images)[0]!r} — expected one images dataset per source"
             )
         if key in seen:
             problems.append(
                 f"config key 'imported[{i}]': a second model for {key} — expected one per (source, arch, eps)"
             )
         seen.add(key)
-    ref = config["distance"]["reference"]["source"]
-    allowed = sources | {m["source"] for m in config["imported"]}
+    reference = config["distance"]["reference"]
+    ref = reference["source"]
+    imported_sources = {m["source"] for m in config["imported"]}
+    allowed = sources | imported_sources
     if ref is not None and ref not in allowed:
         problems.append(
             f"config key 'distance.reference.source': {ref!r} — expected one of sources or of "
             f"imported[].source ({', '.join(sorted(allowed))})"
+        )
+    elif not sources and (ref is None or reference["arch"] is None):
+        problems.append(
+            "config key 'distance.reference': source and arch are null, but sources is empty — expected "
+            "an imported model's source and arch"
+        )
+    elif ref in imported_sources - sources and reference_model(config) not in imported_models(config):
+        names = ", ".join(spec.path for spec in imported_models(config) if spec.source == ref)
+        problems.append(
+            f"config key 'distance.reference': {reference_model(config).path} is not imported — expected one of "
+            f"the imported models of {ref!r}: {names}"
         )
     return problems
 

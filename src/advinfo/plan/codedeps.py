@@ -8,8 +8,9 @@ reaches (imports followed transitively with ``ast``, without importing anything)
 - the support modules (:data:`SUPPORT`), which name, place, write, check or log results but
   compute none: editing one reruns nothing (force what it changes: ``--forcerun RULE``);
 - the modules a rule names in ``skip``: those of the training methods a job does not run
-  (:func:`other_methods`) and the builders of other kinds of datasets
-  (:data:`BUILDER_MODULES`). A skipped module is not followed either.
+  (:func:`other_methods`), the builders of other kinds of datasets (:data:`BUILDER_MODULES`),
+  and the RobustBench zoo's network for a model that is not a zoo model (:func:`other_model_kinds`).
+  A skipped module is not followed either.
 
 Modules are named by their dotted path within the package (``plan.grid``); importing the
 methods' registry counts as importing every method's file (:data:`DISCOVERING`).
@@ -28,12 +29,12 @@ PACKAGE = "advinfo"
 # errors, GPU placement, process launching, the model-file format, and the plan: config checks,
 # the schema's defaults, the fields of a training run and the methods' facts (a job's values reach
 # it as Snakemake params, so a changed value reruns it), the grid's names and parameters, the
-# attacks' descriptions. A package's __init__ (a docstring) is support too, unless it discovers
+# attacks' descriptions, the zoo's names. A package's __init__ (a docstring) is support too, unless it discovers
 # modules (:func:`is_support`).
 SUPPORT = frozenset(
     {"logs", "fileio", "errors", "device", "distributed", "nets.checkpoint"}
     | {f"plan.{m}" for m in ("checks", "schema", "grid", "names", "attack_specs", "codedeps", "preflight")}
-    | {f"plan.{m}" for m in ("catalog", "hyperparameters", "methods")}
+    | {f"plan.{m}" for m in ("catalog", "hyperparameters", "methods", "zoo")}
 )
 # Packages that import every module of theirs at run time (the training methods' registry).
 DISCOVERING = ("training.methods",)
@@ -44,6 +45,9 @@ BUILDER_MODULES = {
     "torchvision": ("datasets.readers",),
     "folder": ("datasets.readers",),
 }
+
+# A RobustBench zoo model's network, which the model-file format builds for zoo models only.
+ZOO_MODULES = ("nets.zoo",)
 
 
 def method_modules() -> dict[str, str]:
@@ -60,6 +64,11 @@ def other_builders(kind: str) -> tuple[str, ...]:
     """The builder modules of every kind of dataset but ``kind``."""
     own = set(BUILDER_MODULES[kind])
     return tuple(sorted({m for mods in BUILDER_MODULES.values() for m in mods} - own))
+
+
+def other_model_kinds(zoo: bool) -> tuple[str, ...]:
+    """The network modules a job of a zoo model (``zoo``) or of any other model does not run."""
+    return () if zoo else ZOO_MODULES
 
 
 def module_name(path: Path, package_dir: str | Path) -> str:

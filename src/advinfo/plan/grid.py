@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from advinfo.plan.attack_specs import describe_attack
-from advinfo.plan.catalog import dataset_kind
+from advinfo.plan.catalog import dataset_facts, dataset_kind
 from advinfo.plan.hyperparameters import train_keys
 from advinfo.plan.methods import STANDARD, label_free
 from advinfo.plan.names import ModelSpec
 from advinfo.plan.schema import section_defaults
+from advinfo.plan.zoo import LEADERBOARD_EPS, imported_arch, imported_image_size, is_zoo
 
 # Residual stages of each architecture (the most partial fine-tuning can unfreeze).
 ARCH_STAGES = {"resnet_mini": 3, "resnet18": 4, "resnet50": 4, "resnet18_imagenet": 4, "resnet50_imagenet": 4}
@@ -58,9 +59,36 @@ def model_grid(config: dict[str, Any]) -> list[ModelSpec]:
 def imported_models(config: dict[str, Any]) -> list[ModelSpec]:
     """The models of ``imported``: method standard at ε = 0, else the entry's method; seed 0."""
     return [
-        ModelSpec(m["source"], m["arch"], method_at(float(m["eps"]), m["method"]), float(m["eps"]), 0)
+        ModelSpec(m["source"], imported_arch(m), method_at(float(m["eps"]), m["method"]), float(m["eps"]), 0)
         for m in config["imported"]
     ]
+
+
+def zoo_imports(config: dict[str, Any]) -> list[ModelSpec]:
+    """The imported models that come from the RobustBench zoo."""
+    return [spec for spec, m in zip(imported_models(config), config["imported"], strict=True) if is_zoo(m)]
+
+
+def leaderboards(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per zoo model with ``leaderboard`` numbers: its model keys, the leaderboard's clean and
+    AutoAttack accuracy, the radius and norm they were measured at, and the size of its images'
+    full test split (None when unknown before building it): what the pretraining table compares."""
+    out = []
+    for spec, entry in zip(imported_models(config), config["imported"], strict=True):
+        radius = LEADERBOARD_EPS.get((entry.get("dataset"), entry.get("threat")))
+        if not is_zoo(entry) or "leaderboard" not in entry or radius is None:
+            continue
+        facts = dataset_facts(entry["images"], config["data"])
+        out.append(
+            {
+                **{k: getattr(spec, k) for k in ("source", "arch", "method", "eps", "seed")},
+                **entry["leaderboard"],
+                "radius": radius,
+                "norm": entry["threat"].lower(),
+                "full_test": None if facts is None else facts.n_test,
+            }
+        )
+    return out
 
 
 def imported_entry(config: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
@@ -69,6 +97,19 @@ def imported_entry(config: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
         if imported == spec:
             return entry
     raise ValueError(f"no imported[] entry makes the model {spec.path}")
+
+
+def import_params(config: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
+    """What importing model ``spec`` reads: its ``imported`` entry with its arch and image size
+    resolved, and without its leaderboard numbers (which only the tables read)."""
+    entry = imported_entry(config, spec)
+    fields = {k: v for k, v in entry.items() if k != "leaderboard"}
+    return fields | {"arch": imported_arch(entry), "image_size": imported_image_size(entry)}
+
+
+def all_sources(config: dict[str, Any]) -> list[str]:
+    """The grid's sources, then the imported models' (each once, in the config's order)."""
+    return list(dict.fromkeys([*config["sources"], *(m["source"] for m in config["imported"])]))
 
 
 def source_images(config: dict[str, Any], source: str) -> str:
@@ -105,8 +146,11 @@ def ood_dataset(config: dict[str, Any], source: str) -> str | None:
 
 
 def comparison_radii(config: dict[str, Any]) -> list[float]:
-    """The radii at which every method of pretrain.methods is trained, and so compared."""
+    """The radii at which every method of pretrain.methods is trained, and so compared (none
+    when there is no grid: sources empty, every model imported)."""
     pre = config["pretrain"]
+    if not config["sources"]:
+        return []
     return sorted(set.intersection(*(set(method_epsilons(pre, m)) for m in pre["methods"])))
 
 

@@ -1,7 +1,8 @@
 """The paper's claims, each tested on this run's numbers: PASS, FAIL or INCONCLUSIVE.
 
 A claim compares the most robust model of a (source, arch) (PGD at the largest training ε, or
-the largest-ε model of another method without PGD) with the standard one, or tests a ratio
+the largest-ε model of another method without PGD) with the standard one (for a zoo network
+without a standard model of its own arch: the source's ``Standard`` network), or tests a ratio
 against a band. Each side carries its 95 % interval (Wilson for one seed's accuracy, Student's
 t over seeds, a normal interval from the standard error over images for one seed's mean over
 images); a claim PASSes when the intervals are apart in the claimed direction, FAILs when they
@@ -35,7 +36,9 @@ from advinfo.report.intervals import (
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 Key = tuple[str, str]  # (source, arch)
-Pair = tuple[tuple[str, float], tuple[str, float]]  # ((method, ε) of the robust model, of the standard one)
+# (method, ε) of a model of the key's (source, arch), or (method, ε, arch) of one of another arch
+Side = tuple[str, float] | tuple[str, float, str]
+Pair = tuple[Side, Side]  # (the robust model, the standard one)
 # Prop. 0.3 holds when the measured change over its prediction lies in this band.
 RATIO_BAND = (0.8, 1.25)
 ALPHA = 0.05  # the Spearman test's level
@@ -120,8 +123,7 @@ def _pair(
     higher: bool,
     decimals: int = 1,
 ) -> dict[str, str]:
-    (rm, re), (sm, se) = models
-    r_label, s_label = model_label(rm, re), model_label(sm, se)
+    r_label, s_label = (_side_label(side) for side in models)
     measured = f"{r_label} {format_interval(robust, decimals)} vs {s_label} {format_interval(standard, decimals)}"
     test = f"{r_label} {'>' if higher else '<'} {s_label}, {_how(robust, standard)} apart"
     return _row(claim, *key, f"{r_label} vs {s_label}", measured, test, verdict(robust, standard, higher))
@@ -141,24 +143,40 @@ def _unconverged_models(frame: pd.DataFrame, column: str, what: str) -> list[str
     return [f"{what} of {model_label(m, e)} seed {s}" for m, e, s in failed.itertuples(index=False)]
 
 
+def _side_label(side: Side) -> str:
+    label = model_label(side[0], side[1])
+    return f"{label} ({side[2]})" if len(side) > 2 else label
+
+
 def compared_models(robustness: pd.DataFrame) -> dict[Key, Pair]:
-    """Per (source, arch) with a standard model and a robust one: ((method, ε) of the most robust
-    model, (standard, 0))."""
+    """Per (source, arch) with a robust model: ((method, ε) of the most robust model, (standard, 0)),
+    the standard model being that of the same arch or, when the arch has none, the source's only
+    standard model (a published zoo's ``Standard`` network, against which each of its robust
+    networks is compared) as (standard, 0, its arch)."""
+    standard_archs = robustness[robustness["eps"] == 0].groupby("source")["arch"].unique()
     out = {}
     for (source, arch), block in robustness.groupby(["source", "arch"], sort=True):
         models = block[["method", "eps"]].drop_duplicates()
         robust = models[models["eps"] > 0]
-        if robust.empty or not (models["eps"] == 0).any():
+        others = list(standard_archs.get(source, []))
+        if robust.empty:
+            continue
+        if (models["eps"] == 0).any():
+            standard: Side = (STANDARD, 0.0)
+        elif len(others) == 1:
+            standard = (STANDARD, 0.0, str(others[0]))
+        else:
             continue
         pgd = robust[robust["method"] == "pgd"]
         pick = (pgd if len(pgd) else robust).sort_values(["eps", "method"]).iloc[-1]
-        out[(source, arch)] = ((pick["method"], float(pick["eps"])), (STANDARD, 0.0))
+        out[(source, arch)] = ((pick["method"], float(pick["eps"])), standard)
     return out
 
 
-def _select(frame: pd.DataFrame, key: Key, model: tuple[str, float]) -> pd.DataFrame:
+def _select(frame: pd.DataFrame, key: Key, model: Side) -> pd.DataFrame:
     source, arch = key
-    method, eps = model
+    method, eps, *other_arch = model
+    arch = other_arch[0] if other_arch else arch
     mask = (frame["source"] == source) & (frame["arch"] == arch) & (frame["method"] == method)
     return frame[mask & np.isclose(frame["eps"].astype(float), eps)]
 

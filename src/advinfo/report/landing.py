@@ -80,11 +80,41 @@ def unconverged_estimates(
     return lines
 
 
+def leaderboard_lines(robustness: pd.DataFrame) -> list[str]:
+    """The landing page's leaderboard section (none when no zoo model has leaderboard numbers):
+    each accuracy of pretrain_robustness.csv whose leaderboard number is outside our interval."""
+    boards = robustness[robustness["leaderboard"].notna()]
+    if boards.empty:
+        return []
+    lines = _section("RobustBench leaderboard")
+    flagged = boards[boards["leaderboard_flag"].astype(bool)]
+    if flagged.empty:
+        lines += [
+            f"No flag: each of the {len(boards)} leaderboard accuracies that could be compared lies within our "
+            "95 % interval (results/tables/pretrain_robustness.md says which could: AutoAttack at the threat's "
+            "radius on the full test split).",
+            "",
+        ]
+    for _, rec in flagged.iterrows():
+        what = "clean" if rec["test_eps"] == 0 else f"AutoAttack at ε = {rec['test_eps']:.4g}"
+        lines += [
+            f"- **FLAGGED** {_cell(_model(rec))}: {what} accuracy {rec['accuracy']:.2f} "
+            f"[{rec['ci_low']:.2f}, {rec['ci_high']:.2f}], leaderboard {rec['leaderboard']:.2f}."
+        ]
+    return lines + ([""] if len(flagged) else [])
+
+
 def overview_rst(
-    run: dict[str, Any], claims: pd.DataFrame, masking: pd.DataFrame, unconverged: Sequence[str], version: str
+    run: dict[str, Any],
+    claims: pd.DataFrame,
+    masking: pd.DataFrame,
+    unconverged: Sequence[str],
+    version: str,
+    robustness: pd.DataFrame,
 ) -> str:
     """The landing page's body: ``run`` holds the config files, grid and data in words;
-    ``unconverged`` the estimates that ran out of budget (:func:`unconverged_estimates`)."""
+    ``unconverged`` the estimates that ran out of budget (:func:`unconverged_estimates`);
+    ``robustness`` pretrain_robustness.csv, whose leaderboard flags it lists."""
     lines = _section("What ran")
     lines += [f"- **{name}**: {_cell(value)}" for name, value in run.items()]
     lines += [f"- **code**: {version}", ""]
@@ -114,6 +144,7 @@ def overview_rst(
         lines += [f"- **FLAGGED** {_cell(_model(rec))}: fails {_cell('; '.join(failed))}."]
     if len(flagged):
         lines += [""]
+    lines += leaderboard_lines(robustness)
 
     lines += _section("Convergence")
     if not unconverged:

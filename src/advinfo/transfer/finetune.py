@@ -31,8 +31,10 @@ class PartialFinetune(nn.Module):
         if not 0 <= trainable_stages <= n:
             raise ValueError(f"can unfreeze 0 to {n} stages of this model, got {trainable_stages}")
         self.model = model
-        # A tuple, not a ModuleList: these modules are registered once, under self.model.
-        self.frozen = (model.normalize, model.stem, *model.stages[: n - trainable_stages])
+        # A tuple, not a ModuleList: these modules are registered once, under self.model. All
+        # but the head and the stages that learn (a zoo network, without stages: all but its head).
+        rest = tuple(m for m in model.children() if m is not model.head and m is not model.stages)
+        self.frozen = (*rest, *model.stages[: n - trainable_stages])
         for module in self.frozen:
             module.requires_grad_(False)
 

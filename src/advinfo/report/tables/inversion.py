@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from advinfo.plan.names import MODEL_KEYS
+from advinfo.plan.names import MODEL_KEYS, model_label
 from advinfo.report.tables.render import pivot_sections
 
 INVERSION_METRICS = {  # column: (title, how images are summarised per model, lower is better, decimals)
@@ -49,6 +49,7 @@ def inversion_table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
         "iterations_to_threshold",
         "noise_feature_change",
         "in_distribution",
+        "fake_relu",
     ]
     return frame.sort_values(order, ignore_index=True)[columns]
 
@@ -62,3 +63,13 @@ def inversion_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         for heading, frame in pivot_sections(per_model, ["variant", "images"], column, lower, decimals):
             sections.append((f"{title} — {heading}", frame))
     return sections
+
+
+def fake_relu_note(table: pd.DataFrame) -> str:
+    """A sentence naming the models inverted without the fake last ReLU ('' when there are none):
+    their inversions differentiate through a real one, so they are not comparable to the others'."""
+    plain = table[~table["fake_relu"].astype(bool)][MODEL_KEYS].drop_duplicates()
+    if plain.empty:
+        return ""
+    names = ", ".join(f"{r.source}/{r.arch} {model_label(r.method, r.eps)}" for r in plain.itertuples(index=False))
+    return f" Inverted without the fake ReLU (z is not a pooled ReLU in their architecture): {names}."
