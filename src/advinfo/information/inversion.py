@@ -173,8 +173,7 @@ def invert(
 def inversion_features(model: nn.Module) -> Fn:
     """f_w with the fake last ReLU, where the network has one (``has_fake_relu``; a zoo network
     whose z is not a pooled ReLU has not): what every inversion differentiates."""
-    fake = getattr(model, "has_fake_relu", True)
-    return lambda x: model.features(x, fake_relu=fake)
+    return lambda x: model.features(x, fake_relu=model.has_fake_relu)
 
 
 def invert_variants(
@@ -323,7 +322,7 @@ def describe(
                     "converged": fit.converged,
                     "loss_change": fit.change,
                     "noise_feature_change": float(feature_change[i]),
-                    "fake_relu": bool(getattr(model, "has_fake_relu", True)),
+                    "fake_relu": model.has_fake_relu,
                     "iterations_to_threshold": None if np.isnan(reached[i]) else int(reached[i]),
                 }
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from advinfo.plan.catalog import EMBEDDED_DATASETS, TORCHVISION_DATASETS
 from advinfo.plan.grid import ARCH_STAGES, imported_models, reference_model, transfer_modes
 from advinfo.plan.hyperparameters import consistent
 from advinfo.plan.schema import load_schema
-from advinfo.plan.zoo import imported_arch, zoo_problems
+from advinfo.plan.zoo import LEADERBOARD_EPS, imported_arch, is_zoo, zoo_models
 
 
 class ConfigError(ValueError):
@@ -44,6 +45,12 @@ def _subschema(schema: dict[str, Any], path: Any) -> dict[str, Any]:
     return node
 
 
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    """The suffix "; did you mean 'x'?" naming the closest of ``known`` to a mistyped ``name``, or ''."""
+    hint = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean {hint[0]!r}?" if hint else ""
+
+
 def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> list[str]:
     """One line per problem: an unknown-keys error yields a line per unknown key."""
     key = _key(error.absolute_path)
@@ -52,9 +59,9 @@ def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> list
         lines = []
         for name in sorted(set(error.instance) - set(allowed)):
             full = f"{key}.{name}" if error.absolute_path else name
-            hint = difflib.get_close_matches(name, allowed, n=1)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-            lines.append(f"config key '{full}' is unknown{suggestion} (allowed here: {', '.join(allowed)})")
+            lines.append(
+                f"config key '{full}' is unknown{_did_you_mean(name, allowed)} (allowed here: {', '.join(allowed)})"
+            )
         return lines
     expected = _subschema(schema, error.absolute_path).get("description", "")
     return [f"config key '{key}': {error.message}" + (f" — expected {expected}" if expected else "")]
@@ -95,7 +102,7 @@ def check_consistency(config: dict[str, Any]) -> None:
     problems += _distance_problems(config)
     problems += _dataset_problems(config)
     problems += _imported_problems(config)
-    problems += zoo_problems(config)
+    problems += _zoo_problems(config)
     if problems:
         raise ConfigError("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -149,10 +156,8 @@ def _dataset_problems(config: dict[str, Any]) -> list[str]:
     problems = []
     for key, name in named:
         if name is not None and name not in known:
-            hint = difflib.get_close_matches(name, known, n=1)
-            guess = f"; did you mean {hint[0]!r}?" if hint else ""
             problems.append(
-                f"config key '{key}': unknown dataset {name!r}{guess}"
+                f"config key '{key}': unknown dataset {name!r}{_did_you_mean(name, known)}"
                 f" — expected one of {', '.join(known)}, or a name added under data.folders"
             )
     return problems
@@ -201,6 +206,47 @@ def _imported_problems(config: dict[str, Any]) -> list[str]:
             f"config key 'distance.reference': {reference_model(config).path} is not imported — expected one of "
             f"the imported models of {ref!r}: {names}"
         )
+    return problems
+
+
+def _zoo_problems(config: dict[str, Any]) -> list[str]:
+    """One line per ``robustbench`` entry that robustbench cannot build (the package missing, an
+    unknown (dataset, threat) or model name), a fine-tuning depth that needs residual stages, and
+    leaderboard numbers where there is no AutoAttack board to compare with."""
+    problems = [
+        f"config key 'imported[{i}].leaderboard': {e['format']} checkpoints have no leaderboard — expected it "
+        f"only for format robustbench"
+        for i, e in enumerate(config["imported"])
+        if "leaderboard" in e and not is_zoo(e)
+    ]
+    entries = [(i, e) for i, e in enumerate(config["imported"]) if is_zoo(e)]
+    if entries and not zoo_models():
+        return problems + [
+            f"config key 'imported[{entries[0][0]}].format': robustbench needs the robustbench package — "
+            "pip install -e '.[zoo]'"
+        ]
+    stages = config["transfer"]["finetune"]["stages"]
+    for i, entry in entries:
+        key = f"config key 'imported[{i}].name'"
+        known = zoo_models().get((entry["dataset"], entry["threat"]))
+        if known is None:
+            problems.append(f"{key}: robustbench has no {entry['dataset']}/{entry['threat']} models")
+        elif entry["name"] not in known:
+            problems.append(
+                f"{key}: robustbench knows no {entry['dataset']}/{entry['threat']} model {entry['name']!r}"
+                f"{_did_you_mean(entry['name'], known)}"
+            )
+        if "leaderboard" in entry and (entry["dataset"], entry["threat"]) not in LEADERBOARD_EPS:
+            problems.append(
+                f"config key 'imported[{i}].leaderboard': robustbench's {entry['dataset']}/{entry['threat']} board is "
+                f"not AutoAttack at one radius — expected it only for "
+                + ", ".join(f"{d}/{t}" for d, t in LEADERBOARD_EPS)
+            )
+        if stages and max(stages) > 0:
+            problems.append(
+                f"config key 'transfer.finetune.stages': {stages} unfreezes residual stages, which the zoo model "
+                f"imported[{i}] ({entry['name']}) does not expose — expected [] or [0] (its head only)"
+            )
     return problems
 
 

@@ -1,7 +1,7 @@
 """What the plan knows of the RobustBench model zoo (``imported[].format: robustbench``), without
 torch: which models robustbench defines (read from its model-zoo source with ``ast``, as
 ``plan.methods`` reads the methods), the resolution and radius of each (dataset, threat), and the
-names a zoo model takes in result paths."""
+names a zoo model takes in result paths. ``plan.checks`` holds a config's zoo entries to them."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ LEADERBOARD_EPS = {
     ("imagenet", "Linf"): 4 / 255,
 }
 _ZOO_FILES = {"cifar10": "cifar10.py", "cifar100": "cifar100.py", "imagenet": "imagenet.py"}
-_INSTALL = "pip install -e '.[zoo]'"
 
 
 def is_zoo(entry: dict[str, Any]) -> bool:
@@ -83,46 +82,3 @@ def zoo_models() -> dict[tuple[str, str], tuple[str, ...]]:
             names = [name for name, _ in named[variable.id]]
             out[(dataset, threat.attr)] = tuple(n.value for n in names if isinstance(n, ast.Constant))
     return out
-
-
-def zoo_problems(config: dict[str, Any]) -> list[str]:
-    """One line per ``robustbench`` entry that robustbench cannot build (the package missing, an
-    unknown (dataset, threat) or model name), a fine-tuning depth that needs residual stages, and
-    leaderboard numbers where there is no AutoAttack board to compare with."""
-    problems = [
-        f"config key 'imported[{i}].leaderboard': {e['format']} checkpoints have no leaderboard — expected it "
-        f"only for format robustbench"
-        for i, e in enumerate(config["imported"])
-        if "leaderboard" in e and not is_zoo(e)
-    ]
-    entries = [(i, e) for i, e in enumerate(config["imported"]) if is_zoo(e)]
-    if entries and not zoo_models():
-        return problems + [
-            f"config key 'imported[{entries[0][0]}].format': robustbench needs the robustbench package — {_INSTALL}"
-        ]
-    stages = config["transfer"]["finetune"]["stages"]
-    for i, entry in entries:
-        key = f"config key 'imported[{i}].name'"
-        known = zoo_models().get((entry["dataset"], entry["threat"]))
-        if known is None:
-            problems.append(f"{key}: robustbench has no {entry['dataset']}/{entry['threat']} models")
-        elif entry["name"] not in known:
-            from difflib import get_close_matches
-
-            hint = get_close_matches(entry["name"], known, n=1)
-            guess = f"; did you mean {hint[0]!r}?" if hint else ""
-            problems.append(
-                f"{key}: robustbench knows no {entry['dataset']}/{entry['threat']} model {entry['name']!r}{guess}"
-            )
-        if "leaderboard" in entry and (entry["dataset"], entry["threat"]) not in LEADERBOARD_EPS:
-            problems.append(
-                f"config key 'imported[{i}].leaderboard': robustbench's {entry['dataset']}/{entry['threat']} board is "
-                f"not AutoAttack at one radius — expected it only for "
-                + ", ".join(f"{d}/{t}" for d, t in LEADERBOARD_EPS)
-            )
-        if stages and max(stages) > 0:
-            problems.append(
-                f"config key 'transfer.finetune.stages': {stages} unfreezes residual stages, which the zoo model "
-                f"imported[{i}] ({entry['name']}) does not expose — expected [] or [0] (its head only)"
-            )
-    return problems
