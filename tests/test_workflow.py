@@ -100,7 +100,7 @@ LIBRARY_EDITS = [
     # (module, text replaced, replacement, {method: planned pretraining jobs}); {} plans nothing at all
     ("logs.py", 'format="%(asctime)s', 'format="[advinfo] %(asctime)s', {}),
     ("fileio.py", "is missing, truncated or not JSON", "is absent, cut short or not JSON", {}),
-    ("plan/checks.py", "; did you mean '{hint[0]}'?", "; perhaps you meant '{hint[0]}'?", {}),
+    ("plan/checks.py", "; did you mean {hint[0]!r}?", "; perhaps you meant {hint[0]!r}?", {}),
     (
         "robust/attacks.py",
         "delta.detach() + self.step_size *",
